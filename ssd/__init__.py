@@ -1,0 +1,14 @@
+"""SSD512 (VGG16) of our own: model, priors, pre- and post-processing, targets, checkpoint loading."""
+from .boxes import decode, encode
+from .config import COCO_SSD512, MMDET_SSD512, SHAPES_SSD512, TORCHVISION_SSD300, SSDConfig
+from .detect import Detections, detect
+from .l2norm import L2Norm
+from .load import load
+from .model import SSD
+from .preprocess import preprocess, read_image, to_image
+from .priors import prior_location, priors
+from .targets import Target, check_targets, score, targets
+
+__all__ = ["SSD", "SSDConfig", "L2Norm", "COCO_SSD512", "MMDET_SSD512", "TORCHVISION_SSD300",
+           "SHAPES_SSD512", "priors", "prior_location", "encode", "decode", "preprocess", "read_image",
+           "to_image", "detect", "Detections", "Target", "targets", "score", "check_targets", "load"]

@@ -1,0 +1,48 @@
+"""What an explanation explains: one class at one prior, and its score."""
+from typing import NamedTuple, Sequence
+
+import torch
+
+
+class Target(NamedTuple):
+    """One detection to explain: the class `label` (index into the logits, background is 0) at the
+    prior with index `prior`."""
+
+    prior: int
+    label: int
+
+
+def targets(detections) -> list[Target]:
+    """The targets of one image's `Detections`, in detection order."""
+    return [Target(int(p), int(c)) for p, c in zip(detections.priors.tolist(), detections.labels.tolist())]
+
+
+def check_targets(targets_: Sequence[Target], num_priors: int, num_classes: int) -> None:
+    """Raise a ValueError naming the problem if `targets_` is empty or out of range."""
+    if len(targets_) == 0:
+        raise ValueError("no targets to explain: the detection list is empty "
+                         "(lower the score threshold or pick another image)")
+    for t in targets_:
+        if not (0 <= t.prior < num_priors):
+            raise ValueError(f"target {t}: prior index out of range [0, {num_priors})")
+        if not (0 <= t.label < num_classes):
+            raise ValueError(f"target {t}: label out of range [0, {num_classes})")
+
+
+def score(logits: torch.Tensor, targets_: Sequence[Target], kind: str = "logit") -> torch.Tensor:
+    """Scores of the targets in every row of a batch.
+
+    logits [N,P,C] -> [N,T]: the raw class logit at the target's prior (`kind="logit"`, the quantity
+    the attribution methods explain) or its softmax probability over classes (`kind="probability"`,
+    the quantity pixel flipping measures).
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"logits must be [N,P,C], got shape {tuple(logits.shape)}")
+    check_targets(targets_, logits.shape[1], logits.shape[2])
+    priors = torch.tensor([t.prior for t in targets_], device=logits.device)
+    labels = torch.tensor([t.label for t in targets_], device=logits.device)
+    if kind == "logit":
+        return logits[:, priors, labels]
+    if kind == "probability":
+        return torch.softmax(logits[:, priors, :], dim=-1)[:, torch.arange(len(targets_), device=logits.device), labels]
+    raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")

@@ -1,0 +1,167 @@
+"""Checkpoint layouts of lufficc/SSD and mmdetection (key names and shapes from ssd512.md), our own
+layout, and the errors for bad checkpoints."""
+import pytest
+import torch
+
+import ssd
+
+VGG = [(0, 3, 64, 3), (2, 64, 64, 3), (5, 64, 128, 3), (7, 128, 128, 3), (10, 128, 256, 3),
+       (12, 256, 256, 3), (14, 256, 256, 3), (17, 256, 512, 3), (19, 512, 512, 3), (21, 512, 512, 3),
+       (24, 512, 512, 3), (26, 512, 512, 3), (28, 512, 512, 3), (31, 512, 1024, 3), (33, 1024, 1024, 1)]
+EXTRAS = [(1024, 256, 1), (256, 512, 3), (512, 128, 1), (128, 256, 3), (256, 128, 1), (128, 256, 3),
+          (256, 128, 1), (128, 256, 3), (256, 128, 1), (128, 256, 4)]
+SOURCES = [512, 1024, 512, 256, 256, 256, 256]
+BOXES = [4, 6, 6, 6, 6, 4, 4]
+OURS = ([f"features.0.conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3)) for i in range(1, n + 1)]
+        + ["features.1.conv5_1", "features.1.conv5_2", "features.1.conv5_3", "features.1.fc6", "features.1.fc7"]
+        + [f"features.{2 + j // 2}.conv{6 + j // 2}_{j % 2 + 1}" for j in range(10)])
+
+
+def _conv(sd, key, cin, cout, k, w):
+    cin, cout = max(1, round(cin * w)) if cin != 3 else 3, max(1, round(cout * w))
+    sd[key + ".weight"], sd[key + ".bias"] = torch.empty(cout, cin, k, k), torch.empty(cout)
+
+
+def lufficc_state(width=1.0, classes=81):
+    sd = {}
+    for i, cin, cout, k in VGG:
+        _conv(sd, f"backbone.vgg.{i}", cin, cout, k, width)
+    for j, (cin, cout, k) in enumerate(EXTRAS):
+        _conv(sd, f"backbone.extras.{j}", cin, cout, k, width)
+    sd["backbone.l2_norm.weight"] = torch.empty(round(512 * width))
+    for k, (c, a) in enumerate(zip(SOURCES, BOXES)):
+        sd[f"box_head.predictor.cls_headers.{k}.weight"] = torch.empty(a * classes, round(c * width), 3, 3)
+        sd[f"box_head.predictor.cls_headers.{k}.bias"] = torch.empty(a * classes)
+        sd[f"box_head.predictor.reg_headers.{k}.weight"] = torch.empty(a * 4, round(c * width), 3, 3)
+        sd[f"box_head.predictor.reg_headers.{k}.bias"] = torch.empty(a * 4)
+    return sd
+
+
+def mmdet_state(width=1.0, old=False):
+    sd = {}
+    for k, v in lufficc_state(width).items():
+        for theirs, mine in [("backbone.vgg.", "backbone.features."), ("backbone.l2_norm", "backbone.l2_norm"
+                             if old else "neck.l2_norm")]:
+            k = k.replace(theirs, mine)
+        if k.startswith("backbone.extras."):
+            j, p = k.split(".")[2:]
+            k = f"backbone.extra.{j}.{p}" if old else f"neck.extra_layers.{int(j) // 2}.{int(j) % 2}.conv.{p}"
+        for theirs, mine in [("box_head.predictor.cls_headers.", "bbox_head.cls_convs."),
+                             ("box_head.predictor.reg_headers.", "bbox_head.reg_convs.")]:
+            if k.startswith(theirs):
+                n, p = k[len(theirs):].split(".")
+                k = f"{mine}{n}.{p}" if old else f"{mine}{n}.0.{p}"
+        sd[k] = v
+    return sd
+
+
+def _plant(sd):
+    """Fill every tensor with its own index, so each can be recognised after conversion."""
+    for i, k in enumerate(sorted(sd)):
+        sd[k] = torch.full(sd[k].shape, float(i))
+    return {k: i for i, k in enumerate(sorted(sd))}
+
+
+def test_lufficc_layout_every_tensor_lands_in_its_layer(tmp_path):
+    sd = lufficc_state()
+    ids = _plant(sd)
+    torch.save({"model": sd, "iteration": 1}, tmp_path / "vgg_ssd512_coco.pth")
+    model = ssd.load(tmp_path / "vgg_ssd512_coco.pth")
+    assert model.config.size == 512 and model.config.num_classes == 81 and model.config.width == 1.0
+    params = dict(model.named_parameters())
+    vgg = [f"backbone.vgg.{i}" for i, *_ in VGG] + [f"backbone.extras.{j}" for j in range(10)]
+    for theirs, ours in zip(vgg, OURS):
+        for p in ("weight", "bias"):
+            assert params[f"{ours}.{p}"].flatten()[0].item() == ids[f"{theirs}.{p}"], ours
+    assert params["l2norm.weight"][0].item() == ids["backbone.l2_norm.weight"]
+    for k in range(7):
+        assert params[f"cls_heads.{k}.weight"][0, 0, 0, 0].item() == ids[f"box_head.predictor.cls_headers.{k}.weight"]
+        assert params[f"box_heads.{k}.bias"][0].item() == ids[f"box_head.predictor.reg_headers.{k}.bias"]
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_mmdetection_layout_every_tensor_lands_in_its_layer(tmp_path, old):
+    sd = mmdet_state(old=old)
+    ids = _plant(sd)
+    torch.save({"state_dict": sd, "meta": {"epoch": 24}}, tmp_path / "ssd512_coco.pth")
+    model = ssd.load(tmp_path / "ssd512_coco.pth")
+    assert model.config.truncate and model.config.mean == (123.675, 116.28, 103.53)
+    params = dict(model.named_parameters())
+    extra = (lambda j: f"backbone.extra.{j}") if old else (lambda j: f"neck.extra_layers.{j // 2}.{j % 2}.conv")
+    theirs = [f"backbone.features.{i}" for i, *_ in VGG] + [extra(j) for j in range(10)]
+    for t, ours in zip(theirs, OURS):
+        assert params[f"{ours}.weight"].flatten()[0].item() == ids[f"{t}.weight"], ours
+    assert params["l2norm.weight"][0].item() == ids["backbone.l2_norm.weight" if old else "neck.l2_norm.weight"]
+    head = (lambda k: f"bbox_head.reg_convs.{k}") if old else (lambda k: f"bbox_head.reg_convs.{k}.0")
+    for k in range(7):
+        assert params[f"box_heads.{k}.weight"].flatten()[0].item() == ids[head(k) + ".weight"]
+
+
+def test_mmdetection_background_last_is_moved_to_index_0(tmp_path):
+    """The same network stored background-last (mmdetection) and background-first (lufficc): after
+    loading, our logits are identical and class c of ours is class c-1 of mmdetection's."""
+    torch.manual_seed(0)
+    width = 1 / 16
+    lu = {k: torch.randn(v.shape) * 0.1 for k, v in lufficc_state(width).items()}
+    mm = {}
+    for k, v in zip(mmdet_state(width), lu.values()):  # same insertion order, same tensors
+        mm[k] = v.clone()
+    for k in range(7):  # store the class heads background-last: channel a·81 + c ← ours a·81 + (c+1) mod 81
+        order = torch.tensor([a * 81 + (c + 1) % 81 for a in range(BOXES[k]) for c in range(81)])
+        for p in ("weight", "bias"):
+            mm[f"bbox_head.cls_convs.{k}.0.{p}"] = lu[f"box_head.predictor.cls_headers.{k}.{p}"][order]
+    torch.save({"model": lu}, tmp_path / "lu.pth")
+    torch.save({"state_dict": mm}, tmp_path / "mm.pth")
+    a, b = ssd.load(tmp_path / "lu.pth"), ssd.load(tmp_path / "mm.pth")
+    x = torch.randn(1, 3, 512, 512)
+    with torch.no_grad():
+        torch.testing.assert_close(a(x)[0], b(x)[0])
+
+
+def test_our_own_layout_round_trip(tmp_path):
+    cfg = ssd.SHAPES_SSD512.replace(width=1 / 32)
+    model = ssd.SSD(cfg)
+    torch.save({"format": "xai-ssd", "config": cfg.to_dict(), "state_dict": model.state_dict()}, tmp_path / "m.pt")
+    loaded = ssd.load(tmp_path / "m.pt")
+    assert loaded.config == cfg and not loaded.training
+    x = torch.randn(1, 3, 512, 512)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)[0], model(x)[0])
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.pth"):
+        ssd.load(tmp_path / "nothing.pth")
+
+
+def test_truncated_file_is_reported(tmp_path):
+    torch.save({"model": lufficc_state(1 / 16)}, tmp_path / "full.pth")
+    data = (tmp_path / "full.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cannot read checkpoint .*cut.pth"):
+        ssd.load(tmp_path / "cut.pth")
+
+
+def test_state_dict_of_another_network_reports_its_keys(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.save(resnet18(weights=None).state_dict(), tmp_path / "resnet.pth")
+    with pytest.raises(ValueError, match=r"not an SSD checkpoint.*bn1\.bias"):
+        ssd.load(tmp_path / "resnet.pth")
+
+
+def test_partial_ssd_state_dict_reports_missing_and_unmatched_keys(tmp_path):
+    sd = lufficc_state(1 / 16)
+    del sd["backbone.extras.9.weight"]
+    sd["backbone.vgg.99.weight"] = torch.empty(1)
+    torch.save({"model": sd}, tmp_path / "partial.pth")
+    with pytest.raises(ValueError, match=r"missing keys \['features.6.conv10_2.weight'\].*backbone.vgg.99"):
+        ssd.load(tmp_path / "partial.pth")
+
+
+def test_wrong_tensor_shape_is_named(tmp_path):
+    sd = lufficc_state(1 / 16)
+    sd["backbone.l2_norm.weight"] = torch.empty(7)
+    torch.save({"model": sd}, tmp_path / "shape.pth")
+    with pytest.raises(ValueError, match=r"l2norm.weight: expected \(32,\), got \(7,\)"):
+        ssd.load(tmp_path / "shape.pth")
