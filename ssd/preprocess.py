@@ -26,18 +26,21 @@ def read_image(path) -> np.ndarray:
 
 
 def as_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """uint8 [H,W] (grey), [H,W,1], [H,W,3] or [H,W,4] (alpha dropped) -> uint8 [H,W,3]."""
+    """uint8 [H,W] (grey), [H,W,1], [H,W,2] (grey + alpha), [H,W,3] or [H,W,4] (alpha dropped)
+    -> uint8 [H,W,3]. 16-bit images (PNG) keep their 8 most significant bits."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array or a file path, got {type(image).__name__}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
     if image.dtype != np.uint8:
         raise ValueError(f"{name}: expected dtype uint8 (0..255), got {image.dtype}")
     if image.ndim == 2:
         image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or min(image.shape[:2]) < 1:
-        raise ValueError(f"{name}: expected an [H,W], [H,W,1], [H,W,3] or [H,W,4] image, "
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
+        raise ValueError(f"{name}: expected an [H,W], [H,W,1], [H,W,2], [H,W,3] or [H,W,4] image, "
                          f"got shape {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
+    if image.shape[2] <= 2:
+        image = np.repeat(image[:, :, :1], 3, axis=2)
     return np.ascontiguousarray(image[:, :, :3])
 
 

@@ -61,6 +61,14 @@ def test_preprocess_converts_grey_and_rgba_and_normalises():
     np.testing.assert_array_equal(ssd.to_image(x, cfg)[0], np.full((512, 512, 3), 200, np.uint8))
 
 
+def test_preprocess_grey_alpha_and_16_bit():
+    cfg = ssd.SHAPES_SSD512
+    grey_alpha = np.dstack([np.full((4, 4), 200, np.uint8), np.zeros((4, 4), np.uint8)])
+    deep = np.full((4, 4, 3), 200 * 256 + 255, np.uint16)
+    torch.testing.assert_close(ssd.preprocess(grey_alpha, cfg), ssd.preprocess(deep, cfg))
+    np.testing.assert_array_equal(ssd.to_image(ssd.preprocess(deep, cfg), cfg)[0, 0, 0], [200, 200, 200])
+
+
 def test_preprocess_bgr_checkpoints_flip_channels():
     cfg = ssd.COCO_SSD512.replace(channel_order="BGR", mean=(0.0, 0.0, 0.0))
     image = np.zeros((512, 512, 3), np.uint8)
@@ -84,7 +92,8 @@ def test_preprocess_reads_files_and_names_bad_ones(tmp_path):
 @pytest.mark.parametrize("image, message", [
     (np.zeros((8, 8, 3), np.float32), "dtype uint8"),
     (np.zeros((2, 8, 8, 3), np.uint8), "shape"),
-    (np.zeros((8, 8, 2), np.uint8), "shape"),
+    (np.zeros((8, 8, 5), np.uint8), "shape"),
+    (np.zeros((8, 8, 3), np.int64), "dtype uint8"),
     ([[1, 2]], "numpy array"),
 ])
 def test_preprocess_rejects_bad_arrays(image, message):

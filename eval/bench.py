@@ -1,0 +1,246 @@
+"""`python -m eval.bench [lrp|deeplift|lime|shap|all] [--device D] [--width W]`: what each method
+costs, with the model's own forward (+ backward) as the unit, so that the numbers mean the same on
+any machine.
+
+- LRP: time of one `lrp.explain` target / time of one plain gradient map (forward, then backward of
+  the target's logit to the input, parameters frozen); its peak memory / the gradient map's; time
+  of 8 targets / time of 1. Default model: the full-width SSD512 with random weights.
+- DeepLIFT: the same, with the gradient map of a batch of two images (input and reference) as the
+  unit (one DeepLIFT pass carries both).
+- LIME, SHAP: explanation time / time of the same number of forward passes of the same model alone
+  (batched the same way, no explanation code); time per explanation for 1 and for 8 targets
+  (ratio); for SHAP the forward passes with and without receptive-field pruning. Default model: the
+  embedded one (`ssd.load("shapes")`), else a random width-1/8 SSD512.
+
+Times are medians of --repeats runs after one warm-up run, CUDA synchronised. Peak memory: on CUDA
+torch.cuda.max_memory_allocated above what was allocated before; on the CPU the growth of the peak
+resident set (VmHWM, reset before the call) over the resident set before it, each case in a fresh
+subprocess.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+import torch
+
+import ssd
+from eval.samples import SYNTHETIC_SEED
+from eval.timing import PassCounter, device_name, timed
+
+METHODS = ("lrp", "deeplift", "lime", "shap")
+TARGETS = 8
+
+
+def build_model(method: str, width: float | None, device) -> torch.nn.Module:
+    """The benchmarked model with frozen parameters (see module docstring for the defaults)."""
+    if method in ("lrp", "deeplift"):
+        torch.manual_seed(0)
+        model = ssd.SSD(ssd.COCO_SSD512.replace(width=1.0 if width is None else width))
+    elif width is None:
+        try:
+            model = ssd.load("shapes")
+        except FileNotFoundError:
+            torch.manual_seed(0)
+            model = ssd.SSD(ssd.SHAPES_SSD512)
+    else:
+        torch.manual_seed(0)
+        model = ssd.SSD(ssd.SHAPES_SSD512.replace(width=width))
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def bench_input(model, device) -> torch.Tensor:
+    """A synthetic test image (held-out seed) as model input [1,3,S,S]."""
+    from ssd.data import make_image
+    image, _ = make_image(SYNTHETIC_SEED, 0, model.config.size)
+    return ssd.preprocess(image, model.config, device=device)
+
+
+def bench_targets(model, x, k: int = TARGETS) -> list:
+    """k targets: the model's best detections, filled up with priors spread over all sources."""
+    found = ssd.targets(ssd.detect(model, x, score_threshold=0.01)[0])[:k]
+    n_priors = len(ssd.priors(model.config))
+    spread = [ssd.Target(int(p), 1 + i % (model.config.num_classes - 1))
+              for i, p in enumerate(torch.linspace(0, n_priors - 1, k).long().tolist())]
+    return (found + spread)[:k]
+
+
+def gradient_map(model, x, target) -> torch.Tensor:
+    """The unit of the backward methods: d logit_target / d x for every row of x [B,3,H,W]."""
+    x = x.detach().clone().requires_grad_(True)
+    logits, _ = model(x)
+    logits[:, target.prior, target.label].sum().backward()
+    return x.grad
+
+
+def explain(method: str, model, x, targets, **kw) -> torch.Tensor:
+    if method == "lrp":
+        import lrp
+        return lrp.explain(model, x, targets, rule="gamma", gamma=0.1, first="flat")
+    if method == "deeplift":
+        import deeplift
+        return deeplift.explain(model, x, targets, gamma=0.1, first="flat", reference="blur")
+    import perturb
+    return perturb.explain(model, x, targets, method=method, **kw)
+
+
+def median_time(fn, device, repeats: int) -> float:
+    timed(fn, device)                                    # warm-up
+    return statistics.median(timed(fn, device)[1] for _ in range(repeats))
+
+
+# ---- peak memory ---------------------------------------------------------------------------------
+
+def memory_case(case: str, method: str, model, x, target):
+    """The call whose peak memory is measured: "unit" (the gradient map) or "method" (one target)."""
+    if case == "unit":
+        batch = x.expand(2, -1, -1, -1) if method == "deeplift" else x
+        return lambda: gradient_map(model, batch, target)
+    return lambda: explain(method, model, x, [target])
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def peak_memory(case: str, method: str, width, device, target) -> int:
+    """Bytes the case needs above what was allocated before it (see module docstring)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        model = build_model(method, width, device)
+        fn = memory_case(case, method, model, bench_input(model, device), target)
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    # CPU: a fresh process per case, so that no earlier peak (or freed heap) hides this one
+    cmd = [sys.executable, "-m", "eval.bench", method, "--memory-case", case, "--device", "cpu",
+           "--target", f"{target.prior},{target.label}"]
+    if width is not None:
+        cmd += ["--width", str(width)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["peak_bytes"]
+
+
+def _memory_child(case: str, method: str, width, target: str) -> None:
+    prior, label = (int(v) for v in target.split(","))
+    model = build_model(method, width, "cpu")
+    fn = memory_case(case, method, model, bench_input(model, "cpu"), ssd.Target(prior, label))
+    before = _status_bytes("VmRSS")
+    try:   # reset the peak resident set to the current one (Linux ≥ 4.0), else the process's peak counts
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    fn()
+    print(json.dumps({"peak_bytes": _status_bytes("VmHWM") - before}))
+
+
+# ---- the benchmarks ------------------------------------------------------------------------------
+
+def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
+    """Rows (quantity, value, goal) for LRP or DeepLIFT."""
+    model = build_model(method, width, device)
+    x = bench_input(model, device)
+    targets = bench_targets(model, x)
+    unit_x = x.expand(2, -1, -1, -1) if method == "deeplift" else x
+    unit = median_time(lambda: gradient_map(model, unit_x, targets[0]), device, repeats)
+    one = median_time(lambda: explain(method, model, x, targets[:1]), device, repeats)
+    eight = median_time(lambda: explain(method, model, x, targets), device, repeats)
+    unit_mem = peak_memory("unit", method, width, device, targets[0])
+    method_mem = peak_memory("method", method, width, device, targets[0])
+    unit_name = "gradient map of 2 images" if method == "deeplift" else "gradient map"
+    goal_time = "≤ 1.5" if method == "deeplift" else "≤ 2.0"
+    return [(f"time of 1 target / {unit_name}", one / unit, goal_time),
+            (f"peak memory of 1 target / {unit_name}'s", method_mem / max(unit_mem, 1), "≤ 2.0"),
+            (f"time of {len(targets)} targets / 1 target", eight / one, "≤ 4.0"),
+            (f"({unit_name}: {unit * 1e3:.0f} ms, {unit_mem / 2**20:.0f} MiB; 1 target {one * 1e3:.0f} ms, "
+             f"{method_mem / 2**20:.0f} MiB; {len(targets)} targets {eight * 1e3:.0f} ms)", None, "")]
+
+
+def forward_passes_time(model, x, n: int, batch_size: int, device) -> float:
+    """Seconds of n forward passes of the model alone, batch_size at a time (no explanation code)."""
+    batch = x.expand(batch_size, -1, -1, -1).contiguous()
+
+    def run():
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                model(batch[:min(batch_size, n - start)])
+    return timed(run, device)[1]
+
+
+def bench_perturbation(method: str, width, device, repeats: int, batch_size: int = 32) -> list[tuple]:
+    """Rows (quantity, value, goal) for LIME or SHAP."""
+    import perturb
+    model = build_model(method, width, device)
+    x = bench_input(model, device)
+    targets = bench_targets(model, x)
+    segments = perturb.segments_of(x, model.config)
+    kw = {"segments": segments, "batch_size": batch_size}
+    explain(method, model, x, targets[:1], **kw)              # warm-up
+    counter = PassCounter(model)
+    times = {}
+    for k in (1, len(targets)):
+        runs = []
+        for _ in range(repeats):
+            counter.images = 0
+            runs.append(timed(lambda: explain(method, model, x, targets[:k], **kw), device)[1])
+        times[k] = (statistics.median(runs), counter.images)
+    counter.remove()
+    t8, passes8 = times[len(targets)]
+    unit = statistics.median(forward_passes_time(model, x, passes8, batch_size, device) for _ in range(repeats))
+    rows = [(f"time / same {passes8} forward passes alone ({len(targets)} targets)", t8 / unit, "≤ 1.10"),
+            (f"time of {len(targets)} targets / 1 target", t8 / times[1][0], "≤ 1.10"),
+            (f"(1 target: {times[1][0]:.2f} s, {times[1][1]} passes; {len(targets)} targets: {t8:.2f} s, "
+             f"{passes8} passes; passes alone {unit:.2f} s; {int(segments.max()) + 1} superpixels)", None, "")]
+    if method == "shap":
+        counter = PassCounter(model)
+        explain(method, model, x, targets, prune=False, **kw)
+        rows.append((f"forward passes with / without receptive-field pruning ({len(targets)} targets)",
+                     passes8 / counter.images, f"{passes8} / {counter.images}"))
+        counter.remove()
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("method", nargs="?", default="all", help="lrp, deeplift, lime, shap or all")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--width", type=float, default=None,
+                   help="width multiplier of the SSD512 (default: 1.0 for LRP/DeepLIFT, the embedded model for LIME/SHAP)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--memory-case", choices=("unit", "method"), help=argparse.SUPPRESS)
+    p.add_argument("--target", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.method not in METHODS + ("all",):
+        print(f"eval.bench: error: unknown method {a.method!r}: choose from {', '.join(METHODS)} or all",
+              file=sys.stderr)
+        return 2
+    if a.memory_case:
+        _memory_child(a.memory_case, a.method, a.width, a.target)
+        return 0
+    if torch.device(a.device).type == "cuda" and not torch.cuda.is_available():
+        print("eval.bench: error: --device cuda given but CUDA is not available", file=sys.stderr)
+        return 2
+    print(f"# eval.bench on {device_name(a.device)}, torch {torch.__version__}, median of {a.repeats} runs")
+    print(f"| method | quantity | value | goal |\n|---|---|---|---|")
+    for method in METHODS if a.method == "all" else (a.method,):
+        rows = (bench_backward if method in ("lrp", "deeplift") else bench_perturbation)(
+            method, a.width, a.device, a.repeats)
+        for quantity, value, goal in rows:
+            print(f"| {method} | {quantity} | {'' if value is None else f'{value:.2f}'} | {goal} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""`python -m eval.explain IMAGE [IMAGE …]`: heatmaps of every detection of your own images.
+
+For each image: `<stem>.json` (its detections) and, per detection, `<stem>_<k>_<class>.png` showing
+the model input with the predicted box (yellow) followed by the heatmap of each chosen method
+(red positive, blue negative, white zero; each normalised by its own max |R|). Pictures are at the
+model's input resolution (the image is warped to S×S as the detector sees it); boxes in the JSON are
+given both in original-image pixels and in input pixels.
+
+Images may have any size, be grayscale or RGBA, JPEG or PNG. A missing or unreadable file is
+reported on stderr, the other images are processed, and the exit code is 1.
+"""
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+import ssd
+from eval import methods, render
+
+PAPER_SETTINGS = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": 32,
+                  "superpixels": 250}
+
+
+def explain_method(name: str, model, x, targets) -> torch.Tensor:
+    """Heatmaps [K,H,W] of the K targets of x [1,3,H,W] with the paper's settings of method `name`
+    (those of eval.compare: LRP-γ(0.1) and DeepLIFT-γ(0.1) with ♭, LIME 1000 samples and SHAP 4
+    permutations over 250 SLIC superpixels)."""
+    segments = None
+    if name in methods.SUPERPIXEL_METHODS:
+        import perturb
+        segments = perturb.segments_of(x, model.config, n=PAPER_SETTINGS["superpixels"])
+    return methods.explain(name, model, x, targets, segments, PAPER_SETTINGS)
+
+
+def safe_name(text: str) -> str:
+    """`text` reduced to letters, digits, '-' and '_' (for file names)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
+
+
+def explain_image(model, image, path, method_names, out_dir: Path, stem: str, score_threshold: float,
+                  max_detections=None, device=None) -> dict:
+    """Detect, explain and write the PNGs of one image (uint8 [h,w,3] read from `path`); returns the
+    JSON record (also written as `<stem>.json`)."""
+    cfg = model.config
+    x = ssd.preprocess(image, cfg, device=device)                 # [1,3,S,S]
+    dets = ssd.detect(model, x, score_threshold=score_threshold, max_detections=max_detections)[0]
+    targets = ssd.targets(dets)
+    heatmaps = {m: explain_method(m, model, x, targets) for m in method_names} if targets else {}
+    shown = ssd.to_image(x[0], cfg)                               # [S,S,3]
+    h, w = image.shape[:2]
+    scale = torch.tensor([w / cfg.size, h / cfg.size, w / cfg.size, h / cfg.size])
+    record = {"image": str(path), "width": w, "height": h, "input_size": cfg.size,
+              "methods": list(method_names), "score_threshold": score_threshold, "detections": []}
+    for k, t in enumerate(targets):
+        name = cfg.class_names[t.label]
+        box = dets.boxes[k].detach().cpu()
+        png = f"{stem}_{k:02d}_{safe_name(name)}.png"
+        panels = [render.draw_box(shown, box, render.YELLOW)]
+        panels += [render.framed(render.colorize(heatmaps[m][k])) for m in method_names]
+        render.write_png(out_dir / png, render.side_by_side(panels))
+        record["detections"].append({
+            "index": k, "class": name, "label": t.label, "prior": t.prior,
+            "score": float(dets.scores[k]),
+            "box": [round(v, 2) for v in (box * scale).tolist()],
+            "box_input": [round(v, 2) for v in box.tolist()],
+            "relevance_sum": {m: float(heatmaps[m][k].sum()) for m in method_names},
+            "png": png,
+        })
+    (out_dir / f"{stem}.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def unique_stems(paths) -> list[str]:
+    """File stems made safe and unique (`a`, `a_2`, … for images of the same name in other folders)."""
+    seen, stems = {}, []
+    for p in paths:
+        base = safe_name(Path(p).stem)
+        seen[base] = seen.get(base, 0) + 1
+        stems.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    return stems
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m eval.explain", description=__doc__.split("\n\n")[0])
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files (any size, grey/RGB/RGBA)")
+    p.add_argument("--weights", default="shapes", help="'shapes' (embedded model) or a checkpoint path")
+    p.add_argument("--methods", nargs="+", default=["lrp", "deeplift"], choices=methods.METHODS,
+                   help="methods to show (default: lrp deeplift; lime and shap take 1000 passes each)")
+    p.add_argument("--score-threshold", type=float, default=0.5, help="minimum detection score (0.5)")
+    p.add_argument("--max-detections", type=int, default=None, help="at most this many per image")
+    p.add_argument("--out", default="explanations", help="output folder (default: ./explanations)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not 0.0 <= args.score_threshold < 1.0:
+        print(f"error: --score-threshold must be in [0, 1), got {args.score_threshold}", file=sys.stderr)
+        return 2
+    try:
+        device = torch.device(args.device)
+        model = ssd.load(args.weights, device=device)
+        for p in model.parameters():      # explanations need gradients of the input only
+            p.requires_grad_(False)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: cannot load model {args.weights!r} on {args.device}: {e}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path, stem in zip(args.images, unique_stems(args.images)):
+        try:
+            image = ssd.read_image(path)                          # uint8 [h,w,3]
+        except (FileNotFoundError, ValueError) as e:
+            failed += 1
+            print(f"error: {path}: {e}", file=sys.stderr)
+            continue
+        record = explain_image(model, image, path, args.methods, out_dir, stem, args.score_threshold,
+                               args.max_detections, device)
+        n = len(record["detections"])
+        print(f"{path}: {n} detection{'s' * (n != 1)} -> {out_dir / (stem + '.json')}"
+              + ("" if n else f" (none above score {args.score_threshold})"))
+    if failed:
+        print(f"{failed} of {len(args.images)} image(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

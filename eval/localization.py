@@ -1,0 +1,40 @@
+"""Faithfulness by localization (paper section 4.2.2, table 3)."""
+import math
+
+import torch
+
+
+def box_mask(box, shape, device=None) -> torch.Tensor:
+    """Boolean [H,W] mask of the pixels whose centre (j+0.5, i+0.5) lies in box (x1, y1, x2, y2),
+    given in pixels of the heatmap."""
+    H, W = shape
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x1 <= x2 and y1 <= y2):
+        raise ValueError(f"box {tuple(box)} is not (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2")
+    cy = torch.arange(H, device=device, dtype=torch.float32) + 0.5
+    cx = torch.arange(W, device=device, dtype=torch.float32) + 0.5
+    return ((cy >= y1) & (cy <= y2))[:, None] & ((cx >= x1) & (cx <= x2))[None, :]
+
+
+def localization(heatmap: torch.Tensor, region) -> float:
+    """Share of the positive relevance that lies inside a region (table 3):
+
+        L = Σ_{p ∈ region} max(R_p, 0) / Σ_p max(R_p, 0)
+
+    heatmap [H,W]; region is a box (x1, y1, x2, y2) in heatmap pixels (the detection's box) or a
+    boolean mask [H,W] (the ground-truth object mask of the synthetic data). NaN when the heatmap has
+    no positive relevance at all (the share is undefined; tables count such samples separately).
+    """
+    if isinstance(region, torch.Tensor) and region.dim() == 2:
+        if region.shape != heatmap.shape:
+            raise ValueError(f"mask of shape {tuple(region.shape)} does not match the heatmap {tuple(heatmap.shape)}")
+        mask = region.to(device=heatmap.device, dtype=torch.bool)
+    else:
+        if len(region) != 4:
+            raise ValueError(f"region must be a box (x1, y1, x2, y2) or an [H,W] mask, got {region!r}")
+        mask = box_mask(region, heatmap.shape, heatmap.device)
+    positive = heatmap.detach().clamp(min=0).double()
+    total = positive.sum()
+    if total <= 0:
+        return math.nan
+    return float(positive[mask].sum() / total)

@@ -1,0 +1,137 @@
+"""Deterministic selection of the detections the comparison explains (paper section 4: 100 samples).
+
+Images are visited in a fixed order (synthetic: image 0, 1, 2, … of the held-out seed; COCO: sorted
+image ids). In each image the detections with score ≥ 0.5 are taken in order of decreasing score,
+and a detection is kept when it matches a not yet matched ground-truth object of the same class at
+IoU ≥ 0.5 (greedy, as in COCO evaluation). Selection stops at N samples.
+"""
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.ops import box_iou
+
+import ssd
+
+SYNTHETIC_SEED = 20210913   # held-out seed of the synthetic evaluation images (never used for training)
+
+
+@dataclass
+class Sample:
+    """One detection to explain. Boxes are (x1, y1, x2, y2) in model-input pixels."""
+
+    sample_id: str          # "<image id>-<detection index>", stable across runs
+    image_id: int
+    target: ssd.Target
+    class_name: str
+    score: float
+    box: list
+    gt_box: list
+    iou: float
+    gt_index: int           # index of the matched object in the image's annotations
+
+
+@dataclass
+class ImageSamples:
+    """An image with its selected samples: x [1,3,S,S] model input, image uint8 [S,S,3] (the input as
+    the detector sees it), masks bool [K,S,S] of the image's objects (or None)."""
+
+    image_id: int
+    index: int              # position of the image in the selection order
+    x: torch.Tensor
+    image: np.ndarray
+    masks: torch.Tensor | None
+    samples: list = field(default_factory=list)
+
+
+def synthetic_images(seed: int = SYNTHETIC_SEED, limit: int = 1000, size: int = 512) -> Iterator[tuple]:
+    """(image id, uint8 [H,W,3], boxes float [K,4] x1,y1,x2,y2 in pixels, class names [K], masks bool [K,H,W])
+    of the synthetic shapes images 0, 1, … (ids index + 1, as ssd.data.generate writes them)."""
+    from ssd.data import SHAPES, make_image
+
+    for index in range(limit):
+        image, objects = make_image(seed, index, size)
+        masks = np.stack([o.mask for o in objects]) if objects else np.zeros((0, size, size), bool)
+        boxes = np.array([_tight_box(m) for m in masks], dtype=np.float32).reshape(-1, 4)
+        yield index + 1, image, boxes, [SHAPES[o.category_id - 1] for o in objects], masks
+
+
+def _tight_box(mask: np.ndarray) -> tuple:
+    """COCO box of a mask as x1, y1, x2, y2 with x2 = x_max + 1 (pixel edges)."""
+    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    return cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+
+
+def coco_images(dataset, log=sys.stderr) -> Iterator[tuple]:
+    """Like `synthetic_images`, from an `ssd.data.CocoDataset` (unreadable images are reported and skipped)."""
+    for image_id, image in dataset.images(log=log):
+        boxes, categories = dataset.annotations(image_id)
+        yield image_id, image, boxes, [dataset.categories[int(c)] for c in categories], dataset.masks(image_id)
+
+
+def match(detections, gt_boxes: torch.Tensor, gt_labels: torch.Tensor, score_threshold: float = 0.5,
+          iou_threshold: float = 0.5) -> list[tuple[int, int, float]]:
+    """Greedy matching in order of decreasing score: (detection index, object index, IoU) of each
+    detection with score ≥ threshold whose best unmatched object of the same class has IoU ≥ threshold."""
+    if len(detections) == 0 or gt_boxes.numel() == 0:
+        return []
+    iou = box_iou(detections.boxes, gt_boxes.to(detections.boxes.device))           # [D,G]
+    same = detections.labels[:, None] == gt_labels.to(detections.labels.device)[None, :]
+    iou = torch.where(same, iou, torch.full_like(iou, -1.0))
+    taken, matches = set(), []
+    for d in torch.argsort(detections.scores, descending=True, stable=True).tolist():
+        if float(detections.scores[d]) < score_threshold:
+            continue
+        for g in torch.argsort(iou[d], descending=True, stable=True).tolist():
+            if float(iou[d, g]) < iou_threshold:
+                break
+            if g not in taken:
+                taken.add(g)
+                matches.append((d, g, float(iou[d, g])))
+                break
+    return matches
+
+
+@torch.no_grad()
+def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5, iou_threshold: float = 0.5,
+           device=None, detect=None) -> tuple[list[ImageSamples], int]:
+    """The first n matching detections of `images` (see module docstring) grouped by image, and the
+    number of images visited. Ground truth is scaled to model-input pixels; classes the model does
+    not know are ignored. `detect` defaults to ssd.detect (tests may pass a stand-in)."""
+    if n < 1:
+        raise ValueError(f"number of samples must be >= 1, got {n}")
+    detect = detect or ssd.detect
+    cfg = model.config
+    index_of = {name: i for i, name in enumerate(cfg.class_names)}
+    selected, found, visited = [], 0, 0
+    for image_id, image, boxes, names, masks in images:
+        visited += 1
+        h, w = image.shape[:2]
+        x = ssd.preprocess(image, cfg, device=device)
+        known = [k for k, name in enumerate(names) if name in index_of and name != cfg.class_names[0]]
+        if not known:
+            continue
+        scale = torch.tensor([cfg.size / w, cfg.size / h] * 2, device=device)
+        gt_boxes = torch.as_tensor(np.asarray(boxes)[known], device=device).float() * scale
+        gt_labels = torch.tensor([index_of[names[k]] for k in known], device=device)
+        dets = detect(model, x, score_threshold=score_threshold)[0]
+        matches = match(dets, gt_boxes, gt_labels, score_threshold, iou_threshold)
+        if not matches:
+            continue
+        m = torch.as_tensor(np.asarray(masks)[known], device=device)
+        if m.shape[-2:] != (cfg.size, cfg.size):
+            m = F.interpolate(m[:, None].float(), size=(cfg.size, cfg.size), mode="nearest")[:, 0] > 0.5
+        item = ImageSamples(int(image_id), len(selected), x, ssd.to_image(x[0], cfg), m.bool())
+        for d, g, iou in matches[:n - found]:
+            item.samples.append(Sample(
+                f"{image_id}-{d}", int(image_id), ssd.Target(int(dets.priors[d]), int(dets.labels[d])),
+                cfg.class_names[int(dets.labels[d])], float(dets.scores[d]), dets.boxes[d].tolist(),
+                gt_boxes[g].tolist(), iou, g))
+        found += len(item.samples)
+        selected.append(item)
+        if found >= n:
+            break
+    return selected, visited

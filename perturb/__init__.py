@@ -1,0 +1,19 @@
+"""LIME and SHAP over SLIC superpixels (paper sections 2.3, 2.4, 3.2.3, 3.2.4).
+
+Any score function f(x [B,C,H,W]) -> [B,T] can be explained; all T targets come from the same
+batched forward passes. `explain` wraps an SSD: targets' logits (or probabilities) at their
+priors, receptive fields derived from the module tree for exact SHAP pruning.
+"""
+from .explain import explain, segments_of
+from .lime import cosine_distance, kernel_weights, lime, sample_states
+from .masking import evaluate, perturbed_inputs
+from .receptive_field import receptive_field, receptive_field_mask
+from .ridge import weighted_ridge
+from .shap import inside_receptive_field, sample_permutations, shap
+from .ssd_adapter import ssd_layers, ssd_receptive_fields, ssd_score
+from .superpixels import DEFAULT_COMPACTNESS, superpixels
+
+__all__ = ["explain", "segments_of", "lime", "shap", "superpixels", "DEFAULT_COMPACTNESS", "cosine_distance",
+           "kernel_weights", "sample_states", "sample_permutations", "weighted_ridge", "perturbed_inputs", "evaluate",
+           "receptive_field", "receptive_field_mask", "inside_receptive_field", "ssd_score",
+           "ssd_layers", "ssd_receptive_fields"]

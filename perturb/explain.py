@@ -1,0 +1,55 @@
+"""LIME and SHAP heatmaps of an SSD's detections: one set of forward passes for all targets."""
+from typing import Sequence
+
+import numpy as np
+import torch
+
+import ssd
+
+from .lime import lime
+from .masking import check_inputs
+from .shap import shap
+from .ssd_adapter import ssd_receptive_fields, ssd_score
+from .superpixels import DEFAULT_COMPACTNESS, superpixels
+
+
+def segments_of(x: torch.Tensor, config: "ssd.SSDConfig", n: int = 250, image=None,
+                compactness: float = DEFAULT_COMPACTNESS) -> torch.Tensor:
+    """The superpixels `explain` uses for model input x [1,3,H,W]: SLIC on `image` (uint8 [H,W,3]),
+    by default the input shown as an image (ssd.to_image). -> int64 [H,W] on x's device."""
+    if image is None:
+        image = ssd.to_image(x[0] if x.dim() == 4 else x, config)
+    return superpixels(np.asarray(image), n, compactness, device=x.device)
+
+
+def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], method: str = "lime",
+            n: int = 250, n_samples: int = 1000, n_permutations: int = 4, image=None, segments=None,
+            batch_size: int = 16, seed: int = 0, kind: str = "logit", kernel_width: float = 1.0,
+            alpha: float = 1.0, antithetic: bool = False, prune: bool = True, baseline=0.0,
+            return_segments: bool = False):
+    """Heatmaps [K,H,W] of the K targets of one image x [1,3,H,W], painted from superpixel values.
+
+    method "lime": `perturb.lime` with n_samples (values normalised to [−1, 1] per target);
+    method "shap": `perturb.shap` with n_permutations (1,000 passes for 4 × 250 superpixels), with
+    receptive-field pruning (exact, see perturb.shap) unless `prune=False`.
+    Superpixels: `segments` if given, else SLIC with about n segments on `image` (default: x as
+    an image), see `segments_of`. kind: "logit" or "probability" score of each target.
+    return_segments: also return the int64 [H,W] segments used, as (heatmaps, segments), so that
+    other methods' relevance can be grouped into the same superpixels.
+    """
+    if method not in ("lime", "shap"):
+        raise ValueError(f"unknown method {method!r}: use 'lime' or 'shap'")
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"explain takes one image x [1,3,H,W], got shape {tuple(x.shape)}")
+    targets = list(targets)
+    if segments is None:
+        segments = segments_of(x, model.config, n, image)
+    x, segments, _ = check_inputs(x, segments)
+    f = ssd_score(model, targets, kind)
+    if method == "lime":
+        values = lime(f, x, segments, n_samples, kernel_width, alpha, seed, batch_size, baseline)
+    else:
+        rf = ssd_receptive_fields(model, targets, x.shape[2:], x.device) if prune else None
+        values = shap(f, x, segments, n_permutations, seed, batch_size, antithetic, rf, baseline)
+    heatmaps = values.to(x.dtype)[:, segments]                                         # [K,H,W]
+    return (heatmaps, segments) if return_segments else heatmaps

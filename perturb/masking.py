@@ -1,0 +1,61 @@
+"""Perturbed inputs from superpixel states, evaluated in batches.
+
+A state z ∈ {0,1}^S says which superpixels are kept (1: original pixels, 0: baseline). Perturbed
+input for state z:  x̃[c,h,w] = x[c,h,w] if z[segments[h,w]] else baseline[c,h,w].
+"""
+import torch
+
+
+def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Validate and normalise (x, segments) -> (x [1,C,H,W], segments int64 [H,W] on x's device, S).
+
+    x: [C,H,W] or [1,C,H,W]; segments: integer [H,W] with labels 0..S-1 and no gaps.
+    """
+    if not torch.is_tensor(x) or x.dim() not in (3, 4) or (x.dim() == 4 and x.shape[0] != 1):
+        raise ValueError(f"x must be one input [C,H,W] or [1,C,H,W], got shape {tuple(getattr(x, 'shape', ()))}")
+    x = x if x.dim() == 4 else x[None]
+    segments = torch.as_tensor(segments, device=x.device)
+    if segments.shape != x.shape[2:]:
+        raise ValueError(f"segments must be [H,W] = {tuple(x.shape[2:])} like the input, got {tuple(segments.shape)}")
+    if segments.dtype.is_floating_point or segments.dtype == torch.bool:
+        raise ValueError(f"segments must hold integer labels, got dtype {segments.dtype}")
+    if segments.numel() == 0:
+        raise ValueError("empty segmentation: segments has no pixels")
+    segments = segments.long()
+    if int(segments.min()) < 0:
+        raise ValueError("segment labels must be >= 0")
+    count = int(segments.max()) + 1
+    if bool((torch.bincount(segments.flatten(), minlength=count) == 0).any()):
+        raise ValueError("segment labels must be 0..S-1 without gaps (relabel, e.g. with perturb.superpixels)")
+    return x, segments, count
+
+
+def perturbed_inputs(x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, baseline=0.0) -> torch.Tensor:
+    """Perturbed inputs for a batch of states: one gather and one where, no loop over superpixels.
+
+    x [1,C,H,W], segments int64 [H,W], states bool [B,S], baseline scalar or broadcastable to
+    [C,H,W] -> [B,C,H,W].
+    """
+    keep = states.index_select(1, segments.flatten()).view(states.shape[0], 1, *segments.shape)  # [B,1,H,W]
+    baseline = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    return torch.where(keep, x, baseline)
+
+
+def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, baseline=0.0,
+             batch_size: int = 16) -> torch.Tensor:
+    """Scores of the perturbed inputs: f(perturbed_inputs(x, segments, states)) in chunks of `batch_size`.
+
+    f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    out = []
+    with torch.no_grad():
+        for start in range(0, states.shape[0], batch_size):
+            scores = f(perturbed_inputs(x, segments, states[start:start + batch_size], baseline))
+            if scores.dim() != 2 or scores.shape[0] != min(batch_size, states.shape[0] - start):
+                raise ValueError(f"score function must return [B,T], got shape {tuple(scores.shape)}")
+            out.append(scores)
+    if not out:
+        raise ValueError("no states to evaluate")
+    return torch.cat(out)

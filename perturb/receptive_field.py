@@ -1,0 +1,81 @@
+"""Exact theoretical receptive fields of a chain of convolutions and pools, from the modules.
+
+A layer with kernel k, stride s, padding p and dilation d computes output position o from input
+positions o·s − p + d·i, i = 0..k−1, so an output interval [a, b] (per axis) reads the input
+interval [a·s − p, b·s − p + d·(k−1)]. Composing this from the output back to the input, and
+clipping to each layer's valid positions (padded positions hold constants, not input), gives the
+rectangle of input pixels that can influence the output position. Pointwise layers (ReLU,
+ℓ2-Norm over channels, batch norm, dropout, identity) leave the interval unchanged. For
+dilated kernels the rectangle is the bounding box of the exact set (it may have holes), so it
+is always a superset: safe for pruning.
+"""
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ssd import L2Norm
+
+_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout, nn.BatchNorm2d, L2Norm)
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _geometry(layer: nn.Module):
+    """(kernel, stride, padding, dilation, ceil_mode) per axis, or None for a pointwise layer."""
+    if isinstance(layer, _POINTWISE):
+        return None
+    if isinstance(layer, nn.Conv2d):
+        if isinstance(layer.padding, str):
+            raise ValueError(f"receptive field: string padding {layer.padding!r} of {layer} is not supported")
+        return (_pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding), _pair(layer.dilation), False)
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        dilation = _pair(getattr(layer, "dilation", 1))
+        stride = _pair(layer.stride if layer.stride is not None else layer.kernel_size)
+        return (_pair(layer.kernel_size), stride, _pair(layer.padding), dilation, layer.ceil_mode)
+    raise ValueError(f"receptive field: unsupported layer {type(layer).__name__} "
+                     "(only Conv2d, MaxPool2d, AvgPool2d and pointwise layers)")
+
+
+def _output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's output length of a conv/pool along one axis."""
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:   # the last window must start inside the input
+        out -= 1
+    return out
+
+
+def receptive_field(layers: Sequence[nn.Module], row: int, col: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Input rectangle that output position (row, col) of the chain `layers` can depend on.
+
+    layers: modules applied in order to an input of spatial `size` (H, W). Returns
+    (row0, row1, col0, col1), inclusive bounds clipped to the image (row1 < row0 if empty). Raises ValueError for a
+    position outside the output map or for layers other than conv/pool/pointwise.
+    """
+    geometry = [g for g in map(_geometry, layers) if g is not None]
+    bounds = []
+    for axis, (position, length) in enumerate(zip((row, col), size)):
+        lengths = [length]
+        for k, s, p, d, ceil_mode in geometry:
+            lengths.append(_output_size(lengths[-1], k[axis], s[axis], p[axis], d[axis], ceil_mode))
+        if not 0 <= position < lengths[-1]:
+            raise ValueError(f"output position {position} outside the output map of length {lengths[-1]}")
+        a, b = position, position
+        for (k, s, p, d, _), n_in in zip(reversed(geometry), reversed(lengths[:-1])):
+            a, b = max(a * s[axis] - p[axis], 0), min(b * s[axis] - p[axis] + d[axis] * (k[axis] - 1), n_in - 1)
+            if a > b:       # the window lies in the padding: no input pixel reaches this position
+                a, b = 0, -1
+                break
+        bounds += [a, b]
+    return tuple(bounds)
+
+
+def receptive_field_mask(layers: Sequence[nn.Module], row: int, col: int, size: tuple[int, int], device=None) -> torch.Tensor:
+    """The rectangle of `receptive_field` as a boolean mask [H,W]."""
+    r0, r1, c0, c1 = receptive_field(layers, row, col, size)
+    mask = torch.zeros(size, dtype=torch.bool, device=device)
+    mask[r0:r1 + 1, c0:c1 + 1] = True
+    return mask

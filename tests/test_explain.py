@@ -1,0 +1,103 @@
+"""`python -m eval.explain`: one PNG per detection, a JSON per image, bad files reported, others done."""
+import json
+
+import numpy as np
+import pytest
+import skimage.io
+import torch
+
+import ssd
+from eval import explain
+
+# A tiny SSD on 128×128 inputs (five sources: 16, 8, 4, 2, 1), so that each pass costs milliseconds.
+TINY = ssd.SHAPES_SSD512.replace(
+    width=1 / 64, size=128, extras=((256, 512, 3, 2, 1), (128, 256, 3, 2, 1), (128, 256, 3, 2, 1)),
+    feature_maps=(16, 8, 4, 2, 1), steps=(8, 16, 32, 64, 128), min_sizes=(10, 30, 60, 90, 110),
+    max_sizes=(30, 60, 90, 110, 140), aspect_ratios=((2,), (2, 3), (2, 3), (2,), (2,)))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A random-weight tiny SSD saved in our checkpoint format (loaded through ssd.load)."""
+    torch.manual_seed(0)
+    model = ssd.SSD(TINY)
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    torch.save({"format": "xai-ssd", "config": TINY.to_dict(), "state_dict": model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    png = tmp_path / "rgba.png"
+    skimage.io.imsave(png, rng.integers(0, 256, (90, 130, 4), dtype=np.uint8), check_contrast=False)
+    jpg = tmp_path / "sub" / "grey.jpg"
+    jpg.parent.mkdir()
+    skimage.io.imsave(jpg, rng.integers(0, 256, (300, 200), dtype=np.uint8), check_contrast=False)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    return png, jpg, broken, tmp_path / "missing.jpg"
+
+
+def test_png_and_grey_jpeg_one_file_per_detection_bad_files_reported(weights, images, tmp_path, capsys, device):
+    png, jpg, broken, missing = images
+    out = tmp_path / "out"
+    rc = explain.main([str(missing), str(png), str(broken), str(jpg), "--weights", str(weights),
+                       "--methods", "lrp", "deeplift", "--score-threshold", "0", "--max-detections", "2",
+                       "--out", str(out), "--device", str(device)])
+    err = capsys.readouterr().err
+    assert rc == 1                                                     # some failed
+    assert str(missing) in err and "not found" in err
+    assert str(broken) in err and "cannot read" in err
+    assert "2 of 4 image(s) failed" in err
+    for image, stem, (h, w) in ((png, "rgba", (90, 130)), (jpg, "grey", (300, 200))):
+        record = json.loads((out / f"{stem}.json").read_text())
+        assert record["image"] == str(image) and (record["height"], record["width"]) == (h, w)
+        dets = record["detections"]
+        assert len(dets) == 2
+        assert sorted(p.name for p in out.glob(f"{stem}_*.png")) == sorted(d["png"] for d in dets)
+        for d in dets:
+            picture = skimage.io.imread(out / d["png"])
+            s = TINY.size
+            assert picture.shape == (s, 3 * s + 2 * 4, 3)               # image + 2 heatmaps, 4 px gaps
+            assert d["class"] == TINY.class_names[d["label"]]
+            # box in original pixels = box in input pixels scaled by the warp
+            sx, sy = w / s, h / s
+            bi = np.array(d["box_input"])
+            assert np.allclose(d["box"], bi * [sx, sy, sx, sy], atol=0.02)
+            assert set(d["relevance_sum"]) == {"lrp", "deeplift"}
+    assert not list(out.glob("broken*")) and not list(out.glob("missing*"))
+
+
+def test_all_good_exit_zero_and_same_names_kept_apart(weights, images, tmp_path, monkeypatch):
+    png, jpg, _, _ = images
+    other = jpg.parent / "rgba.png"                                    # same stem, other folder
+    other.write_bytes(png.read_bytes())
+    calls = []
+
+    def fake(name, model, x, targets):                                 # the plumbing, not the method
+        calls.append(name)
+        return torch.zeros(len(targets), *x.shape[-2:])
+
+    monkeypatch.setattr(explain, "explain_method", fake)
+    out = tmp_path / "out"
+    rc = explain.main([str(png), str(other), "--weights", str(weights), "--methods", "shap",
+                       "--score-threshold", "0", "--max-detections", "1", "--out", str(out)])
+    assert rc == 0 and calls == ["shap", "shap"]
+    assert json.loads((out / "rgba.json").read_text())["image"] == str(png)
+    assert json.loads((out / "rgba_2.json").read_text())["image"] == str(other)
+
+
+def test_no_detections_writes_empty_record(weights, images, tmp_path, capsys):
+    png = images[0]
+    out = tmp_path / "out"
+    rc = explain.main([str(png), "--weights", str(weights), "--score-threshold", "0.999", "--out", str(out)])
+    assert rc == 0
+    assert json.loads((out / "rgba.json").read_text())["detections"] == []
+    assert "none above score" in capsys.readouterr().out
+
+
+def test_bad_weights_and_threshold_exit_two(images, tmp_path, capsys):
+    assert explain.main([str(images[0]), "--weights", str(tmp_path / "nope.pt"), "--out", str(tmp_path)]) == 2
+    assert "cannot load model" in capsys.readouterr().err
+    assert explain.main([str(images[0]), "--score-threshold", "1.5", "--out", str(tmp_path)]) == 2
