@@ -146,38 +146,36 @@ def first_explainable(samples: list[Sample]):
 
 # ---------------------------------------------------------------- figures 4 and 5
 
-def figure_lrp_rules(samples, model, device):
-    """Figure 4: LRP ε, γ(0.1), z⁺ (each with ♭ on the first layer) for one detection."""
+def _variants(samples, model, device, title, variants):
+    """One detection (the first sample with a target) explained by each (label, explain) variant,
+    where explain(x, target) -> [1,H,W]; a reason string instead when it cannot be drawn."""
     if model is None:
         return "needs the model"
     sample = first_explainable(samples)
     if sample is None:
         return "no sample with a target in heatmaps/ and samples.jsonl"
-    import lrp
     x = model_input(model, sample, device)
     target = sample_target(sample)
     panels = [(image_with_boxes(sample), f"{sample.title()}")]
-    for rule, label in (("epsilon", "ε + ♭"), ("gamma", "γ(0.1) + ♭"), ("zplus", "z⁺ + ♭")):
-        h = lrp.explain(model, x, [target], rule=rule, gamma=0.1, first="flat")[0]
-        panels.append((render.colorize(h), f"LRP {label}"))
-    return _row(panels, "LRP rules (figure 4)")
+    for label, explain in variants:
+        panels.append((render.colorize(explain(x, target)[0]), label))
+    return _row(panels, title)
+
+
+def figure_lrp_rules(samples, model, device):
+    """Figure 4: LRP ε, γ(0.1), z⁺ (each with ♭ on the first layer) for one detection."""
+    import lrp
+    variants = [(f"LRP {label}", lambda x, t, rule=rule: lrp.explain(model, x, [t], rule=rule, gamma=0.1, first="flat"))
+                for rule, label in (("epsilon", "ε + ♭"), ("gamma", "γ(0.1) + ♭"), ("zplus", "z⁺ + ♭"))]
+    return _variants(samples, model, device, "LRP rules (figure 4)", variants)
 
 
 def figure_deeplift(samples, model, device):
     """Figure 5: DeepLIFT vanilla, γ(0.1), γ(0.1) + ♭ for the detection of figure 4."""
-    if model is None:
-        return "needs the model"
-    sample = first_explainable(samples)
-    if sample is None:
-        return "no sample with a target in heatmaps/ and samples.jsonl"
     import deeplift
-    x = model_input(model, sample, device)
-    target = sample_target(sample)
-    panels = [(image_with_boxes(sample), f"{sample.title()}")]
-    for gamma, first, label in ((0.0, None, "vanilla"), (0.1, None, "γ(0.1)"), (0.1, "flat", "γ(0.1) + ♭")):
-        h = deeplift.explain(model, x, [target], gamma=gamma, first=first)[0]
-        panels.append((render.colorize(h), f"DeepLIFT {label}"))
-    return _row(panels, "DeepLIFT variants (figure 5)")
+    variants = [(f"DeepLIFT {label}", lambda x, t, g=gamma, f=first: deeplift.explain(model, x, [t], gamma=g, first=f))
+                for gamma, first, label in ((0.0, None, "vanilla"), (0.1, None, "γ(0.1)"), (0.1, "flat", "γ(0.1) + ♭"))]
+    return _variants(samples, model, device, "DeepLIFT variants (figure 5)", variants)
 
 
 def _row(panels, title):
