@@ -1,0 +1,320 @@
+"""Train an SSD on the synthetic shapes (or any COCO-format data set): `python -m ssd.train`.
+
+    python -m ssd.train --run RUN_DIR [--data synthetic --seed 1] [--export ssd/shapes.pt]
+    python -m ssd.train --run RUN_DIR --data COCO_ROOT [--generate N]   # pre-generated / other data
+    python -m ssd.train --run RUN_DIR --export-only ssd/shapes.pt
+
+Loss: `ssd.loss` (matching at IoU 0.5, smooth-L1, CE with 3:1 hard negatives). The body is trained
+with BatchNorm after every convolution (`ssd.bn_fold`), folded into the convolutions on export.
+Optimiser AdamW; learning rate: warm-up, constant, cosine decay over the last quarter.
+RUN_DIR receives train.log, last.pt (full training state) and model.pt (the folded exponential
+moving average of the weights, in our checkpoint layout, loadable by `ssd.load`); rerunning the
+same command resumes from last.pt. Sample k of the run (image and augmentation) is determined by
+(seed, k), so a resumed run sees the same data as an uninterrupted one.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .bn_fold import BatchNormSSD
+from .config import SHAPES_SSD512, SSDConfig
+from .data.augment import augment
+from .data.coco import CocoDataset
+from .data.synthetic import categories, generate, make_image
+from .loss import match, multibox_loss
+from .model import SSD
+from .priors import priors as make_priors
+
+
+class SyntheticImages:
+    """Endless synthetic shapes: sample k is image k of `make_image(seed, k)` (a fresh image every
+    time, so no epoch ever repeats an image). Boxes are the tight bounds of the visible masks."""
+
+    categories = {c["id"]: c["name"] for c in categories()}
+
+    def __init__(self, seed: int, size: int = 512, length: int = 10**9):
+        self.seed, self.size, self.length = seed, size, length
+
+    def __len__(self):
+        return self.length
+
+    def sample(self, position: int, k: int):
+        image, objects = make_image(self.seed, k, self.size)
+        boxes = []
+        for o in objects:
+            rows, cols = np.nonzero(o.mask)
+            boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
+        return (image, np.array(boxes, dtype=np.float32).reshape(-1, 4),
+                np.array([o.category_id for o in objects], dtype=np.int64))
+
+
+class CocoImages:
+    """The images of a COCO-format data set; sample k uses image `position` (the sampler's choice)."""
+
+    def __init__(self, data: CocoDataset):
+        self.data, self.categories = data, data.categories
+
+    def __len__(self):
+        return len(self.data)
+
+    def sample(self, position: int, k: int):
+        image_id = self.data.ids[position]
+        return (self.data.image(image_id),) + self.data.annotations(image_id)
+
+
+class TrainSet(Dataset):
+    """Items are (position, global sample number k); returns (x [3,S,S] model input, prior labels
+    [P], target deltas [P,4]) for an augmentation drawn from rng([seed, k, 1])."""
+
+    def __init__(self, source, config: SSDConfig, seed: int):
+        self.source, self.config, self.seed = source, config, seed
+        index = {n: i for i, n in enumerate(config.class_names)}
+        self.labels = {cid: index[name] for cid, name in source.categories.items() if name in index}
+        self.priors = make_priors(config)
+        self.mean = torch.tensor(config.mean).view(3, 1, 1)
+        self.std = torch.tensor(config.std).view(3, 1, 1)
+
+    def __len__(self):
+        return len(self.source)
+
+    def __getitem__(self, item):
+        position, k = item
+        image, boxes, cats = self.source.sample(position, k)
+        keep = np.array([c in self.labels for c in cats], dtype=bool)
+        labels = np.array([self.labels[c] for c in cats[keep]], dtype=np.int64)
+        x, boxes, labels = augment(image, boxes[keep], labels, np.random.default_rng([self.seed, k, 1]),
+                                   self.config.size)
+        if self.config.channel_order == "BGR":
+            x = x.flip(0)
+        prior_labels, deltas = match(torch.from_numpy(boxes), torch.from_numpy(labels), self.priors,
+                                     self.config.variances)
+        return (x - self.mean) / self.std, prior_labels, deltas
+
+
+def batches(n, batch_size: int, start: int, stop: int, seed: int):
+    """Batch sampler: for iterations start..stop-1, lists of (position, k) with k = it·B + j; each
+    epoch of a finite data set (n samples) is a permutation drawn from rng([seed, 10⁶ + epoch]);
+    for an endless one (n None) position = k."""
+    perm, perm_epoch = None, -1
+    for it in range(start, stop):
+        batch = []
+        for k in range(it * batch_size, (it + 1) * batch_size):
+            if n is None:
+                batch.append((k, k))
+                continue
+            epoch, pos = divmod(k, n)
+            if epoch != perm_epoch:
+                perm, perm_epoch = np.random.default_rng([seed, 10**6 + epoch]).permutation(n), epoch
+            batch.append((int(perm[pos]), k))
+        yield batch
+
+
+def learning_rate(it: int, base: float, warmup: int, total: int, decay: float = 0.25) -> float:
+    """Warm-up, stable, decay: linear warm-up over `warmup` iterations, `base` until the last
+    `decay`·total iterations, then cosine decay to base/100 at `total`. Raising `total` on a resumed
+    run before the decay has begun changes nothing already done."""
+    if it < warmup:
+        return base * (it + 1) / warmup
+    start = int(total * (1 - decay))
+    if it < start:
+        return base
+    t = min(1.0, (it - start) / max(1, total - start))
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def scaled_config(config: SSDConfig, size: int) -> SSDConfig:
+    """`config` for another input size: feature maps measured on the network, steps = size / map,
+    prior sizes scaled by size / config.size (SSD's priors are relative to the image)."""
+    if size == config.size:
+        return config
+    with torch.no_grad():
+        maps = tuple(s.shape[-1] for s in SSD(config.replace(width=1 / 64)).sources(torch.zeros(1, 3, size, size)))
+    r = size / config.size
+    return config.replace(size=size, feature_maps=maps, steps=tuple(size / m for m in maps),
+                          min_sizes=tuple(v * r for v in config.min_sizes),
+                          max_sizes=tuple(v * r for v in config.max_sizes))
+
+
+def init_heads(model: SSD) -> None:
+    """Small head weights (N(0, 0.01²)), zero bias: near-uniform class scores at the start."""
+    for head in list(model.cls_heads) + list(model.box_heads):
+        nn.init.normal_(head.weight, std=0.01)
+        nn.init.zeros_(head.bias)
+
+
+class EMA:
+    """Exponential moving average of a model's state (the weights that are exported):
+    ema ← d·ema + (1 − d)·θ after every step, d = min(decay, (1 + t)/(10 + t)); buffers such as
+    BatchNorm's running statistics are copied. Averaging the iterates of a constant learning rate
+    gives much of the benefit of a decayed one, at any point of a run that may be resumed later."""
+
+    def __init__(self, model: nn.Module, decay: float, state: dict = None):
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in (state or model.state_dict()).items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        params = dict(model.named_parameters())
+        for k, v in model.state_dict().items():
+            if k in params:
+                self.state[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.state[k].copy_(v)
+
+    def model(self, like: BatchNormSSD) -> BatchNormSSD:
+        """A BatchNormSSD of `like`'s configuration holding the averaged state (on the CPU)."""
+        out = BatchNormSSD(SSD(like.config))
+        out.load_state_dict({k: v.cpu() for k, v in self.state.items()})
+        return out.eval()
+
+
+def export(model: BatchNormSSD, path: str, info: dict) -> None:
+    """Write the folded model in our checkpoint layout (what `ssd.load(path)` reads)."""
+    folded = model.fold()
+    tmp = path + ".tmp"
+    torch.save({"format": "xai-ssd", "config": folded.config.to_dict(), "state_dict": folded.state_dict(),
+                "training": info}, tmp)
+    os.replace(tmp, path)
+
+
+def _log(run: str, text: str) -> None:
+    print(text, flush=True)
+    with open(os.path.join(run, "train.log"), "a") as f:
+        f.write(text + "\n")
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run directory (log, checkpoints); reused to resume")
+    p.add_argument("--data", default="synthetic",
+                   help="'synthetic' (fresh images generated on the fly from --seed) or a COCO-format "
+                        "root with annotations/instances_<split>.json")
+    p.add_argument("--split", default="train2017")
+    p.add_argument("--generate", type=int, default=0, help="first write this many synthetic images to --data")
+    p.add_argument("--seed", type=int, default=1, help="data seed (generation) and sampling seed")
+    p.add_argument("--width", type=float, default=SHAPES_SSD512.width)
+    p.add_argument("--size", type=int, default=SHAPES_SSD512.size)
+    p.add_argument("--iterations", type=int, default=4000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--decay", type=float, default=0.25, help="share of iterations with decaying lr (at the end)")
+    p.add_argument("--ema", type=float, default=0.995, help="decay of the exported weight average")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (on a shared machine, more threads mostly wait for each other)")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes (0: in the main process)")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--export", help="also write the folded model here at every checkpoint (e.g. ssd/shapes.pt)")
+    p.add_argument("--export-only", metavar="PATH", help="write the folded model of RUN/last.pt to PATH and stop")
+    return p.parse_args(argv)
+
+
+def _state(model, ema, optimizer, it, args):
+    return {"model": model.state_dict(), "ema": ema.state, "optimizer": optimizer.state_dict(),
+            "iteration": it, "config": model.config.to_dict(), "args": vars(args)}
+
+
+def _save(path: str, state: dict) -> None:
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.batch_size < 2:
+        raise ValueError("--batch-size must be ≥ 2 (BatchNorm on the 1×1 source needs two samples)")
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run, exist_ok=True)
+    last = os.path.join(args.run, "last.pt")
+    ckpt = torch.load(last, map_location="cpu", weights_only=True) if os.path.isfile(last) else None
+    if args.export_only:
+        if ckpt is None:
+            raise FileNotFoundError(f"no checkpoint to export: {last} does not exist")
+        model = BatchNormSSD(SSD(SSDConfig.from_dict(ckpt["config"])))
+        model.load_state_dict(ckpt.get("ema", ckpt["model"]))
+        export(model, args.export_only, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
+        print(f"wrote {args.export_only} (iteration {ckpt['iteration']})")
+        return
+    if args.data == "synthetic":
+        source = SyntheticImages(args.seed, args.size)
+    else:
+        if args.generate and not os.path.isfile(
+                os.path.join(args.data, "annotations", f"instances_{args.split}.json")):
+            generate(args.data, args.generate, args.seed, args.split, progress=True)
+        source = CocoImages(CocoDataset(args.data, args.split))
+    config = scaled_config(SHAPES_SSD512.replace(width=args.width), args.size)
+    if ckpt is not None:
+        config = SSDConfig.from_dict(ckpt["config"])
+    device = torch.device(args.device)
+    model = BatchNormSSD(SSD(config))
+    init_heads(model.ssd)
+    model = model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    start = 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = ckpt["iteration"]
+        _log(args.run, f"resuming from {last} at iteration {start}")
+    else:
+        _log(args.run, f"new run: {' '.join(sys.argv)}")
+    ema = EMA(model, args.ema, ckpt.get("ema") if ckpt is not None else None)
+    _log(args.run, f"data {args.data} ({len(source)} images), config width {config.width} size {config.size}, "
+                   f"{sum(p.numel() for p in model.ssd.parameters())} parameters, device {device}")
+    loader = DataLoader(TrainSet(source, config, args.seed), num_workers=args.workers,
+                        batch_sampler=batches(None if args.data == "synthetic" else len(source),
+                                              args.batch_size, start, args.iterations, args.seed),
+                        persistent_workers=False)
+    model.train()
+    t0, window = time.time(), []
+    for it, (x, labels, deltas) in enumerate(loader, start=start):
+        for g in optimizer.param_groups:
+            g["lr"] = learning_rate(it, args.lr, args.warmup, args.iterations, args.decay)
+        x, labels, deltas = x.to(device), labels.to(device), deltas.to(device)
+        out_logits, out_deltas = model(x)
+        loc, conf = multibox_loss(out_logits, out_deltas, labels, deltas)
+        loss = loc + conf
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        ema.update(model, it)
+        window.append((loc.item(), conf.item()))
+        done = it + 1
+        if done % args.log_every == 0 or done == args.iterations:
+            loc_m, conf_m = np.mean(window, axis=0)
+            rate = (done - start) / (time.time() - t0)
+            _log(args.run, f"iter {done}/{args.iterations} loss {loc_m + conf_m:.4f} (loc {loc_m:.4f} "
+                           f"conf {conf_m:.4f}) lr {optimizer.param_groups[0]['lr']:.2e} "
+                           f"{rate * args.batch_size:.2f} img/s ETA {_duration((args.iterations - done) / rate)}")
+            window = []
+        if done % args.checkpoint_every == 0 or done == args.iterations:
+            _save(last, _state(model, ema, optimizer, done, args))
+            info = {"iteration": done, "args": vars(args)}
+            averaged = ema.model(model)
+            export(averaged, os.path.join(args.run, "model.pt"), info)
+            if args.export:
+                export(averaged, args.export, info)
+            _log(args.run, f"checkpoint at iteration {done}")
+    _log(args.run, f"done: {args.iterations} iterations")
+
+
+if __name__ == "__main__":
+    main()
