@@ -31,9 +31,11 @@ from eval.measure import RANDOM_SEEDS, measure, measure_random
 from eval.samples import SYNTHETIC_SEED, coco_images, select, synthetic_images
 from eval.timing import PassCounter, device_name, format_seconds, timed
 
+OUTPUTS = ("tables.json", "tables.md", "curves.json")
+
+
 class IncompleteRun(RuntimeError):
     """Records are missing at the end of a run, so no tables may be written."""
-OUTPUTS = ("tables.json", "tables.md", "curves.json")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
