@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssd.l2norm import L2Norm
+from ssd.l2norm import L2Norm, l2_normalize
 
 from . import rules
 from .maxpool import rescaled_maxpool
@@ -205,12 +205,6 @@ class DeepLiftHooks:
         # α/eps ≈ 1e10·α, an artefact of eps that would only amplify rounding noise; use 0.
         alive = torch.linalg.vector_norm(x.detach(), dim=1, keepdim=True) > 0
         x_small = torch.where(small & alive, x, x.detach())   # graph only where the fallback applies
-        y_small = _l2norm(module, x_small)
+        y_small = l2_normalize(x_small, module.weight, module.eps)   # the module itself would re-enter this hook
         return output.detach() + m * (x - x.detach()) + (y_small - y_small.detach())
 
-
-def _l2norm(module: L2Norm, x: torch.Tensor) -> torch.Tensor:
-    """ssd.L2Norm's formula (eq. 3.1) with a norm whose gradient at x = 0 is 0, not NaN
-    (the module's sqrt(Σx²) gives inf·0 there)."""
-    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    return module.weight.view(1, -1, *([1] * (x.dim() - 2))) * x / (norm + module.eps)

@@ -30,6 +30,7 @@ from eval import records, tables
 from eval.measure import RANDOM_SEEDS, measure, measure_random
 from eval.samples import SYNTHETIC_SEED, coco_images, select, synthetic_images
 from eval.timing import PassCounter, device_name, format_seconds, timed
+from perturb import default_batch_size
 
 OUTPUTS = ("tables.json", "tables.md", "curves.json")
 
@@ -57,13 +58,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lime-samples", type=int, default=1000, help="LIME forward passes (paper: 1000)")
     p.add_argument("--shap-permutations", type=int, default=4, help="SHAP permutations (paper: 4 ≈ 1000 passes)")
     p.add_argument("--steps", type=int, default=100, help="pixel-flipping steps (paper: 100 × 1 %%)")
-    p.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass when perturbing")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="inputs per forward pass when perturbing (default: 2 on the CPU, 32 on CUDA)")
     p.add_argument("--score-threshold", type=float, default=0.5)
     p.add_argument("--iou-threshold", type=float, default=0.5)
     p.add_argument("--data-seed", type=int, default=SYNTHETIC_SEED, help="seed of the synthetic images")
     p.add_argument("--max-images", type=int, default=None,
                    help="images to search for matching detections (synthetic default: 50 + 20 × samples)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        p.error(f"--device {args.device!r}: {e}")
+    if args.batch_size is None:
+        args.batch_size = default_batch_size(device)
+    return args
 
 
 def settings_of(args, model_digest: str) -> dict:

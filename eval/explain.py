@@ -20,7 +20,7 @@ import torch
 import ssd
 from eval import methods, render
 
-PAPER_SETTINGS = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": 32,
+PAPER_SETTINGS = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": None,
                   "superpixels": 250}
 
 

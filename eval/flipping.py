@@ -3,12 +3,14 @@ from typing import Callable
 
 import torch
 
+from perturb import default_batch_size
+
 from .superpixels import check_segments, superpixel_sums
 
 
 def pixel_flipping(score_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, heatmap: torch.Tensor,
                    steps: int = 100, segments: torch.Tensor | None = None, baseline: float = 0.0,
-                   batch_size: int = 16) -> torch.Tensor:
+                   batch_size: int | None = None) -> torch.Tensor:
     """The target's score while the most relevant pixels are set to grey, most relevant first.
 
     x [1,3,H,W] (or [3,H,W]) model input, heatmap [H,W], score_fn(x [B,3,H,W]) -> [B] (or [B,1]),
@@ -22,7 +24,7 @@ def pixel_flipping(score_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     (as in superpixels.group), flipped whole, one at a time; the curve is resampled onto the same grid
     of flipped fractions: c_k is the score with the longest prefix of superpixels flipped that covers
     at most k/steps of the pixels. Equal prefixes are evaluated once; all evaluations run in batches
-    of `batch_size`.
+    of `batch_size` (None: perturb.default_batch_size of x's device).
     """
     x = x[None] if x.dim() == 3 else x
     if x.dim() != 4 or x.shape[0] != 1:
@@ -33,6 +35,7 @@ def pixel_flipping(score_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     n = H * W
+    batch_size = default_batch_size(x.device) if batch_size is None else batch_size
     grid = torch.arange(steps + 1, device=x.device)
     if segments is None:
         order = torch.argsort(heatmap.reshape(-1), descending=True, stable=True)  # [HW] pixel indices

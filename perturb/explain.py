@@ -24,7 +24,7 @@ def segments_of(x: torch.Tensor, config: "ssd.SSDConfig", n: int = 250, image=No
 
 def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], method: str = "lime",
             n: int = 250, n_samples: int = 1000, n_permutations: int = 4, image=None, segments=None,
-            batch_size: int = 16, seed: int = 0, kind: str = "logit", kernel_width: float = 1.0,
+            batch_size: int | None = None, seed: int = 0, kind: str = "logit", kernel_width: float = 1.0,
             alpha: float = 1.0, antithetic: bool = False, prune: bool = True, baseline=0.0,
             return_segments: bool = False):
     """Heatmaps [K,H,W] of the K targets of one image x [1,3,H,W], painted from superpixel values.

@@ -51,7 +51,7 @@ def sample_states(n_samples: int, count: int, seed: int = 0, device=None) -> tor
 
 
 def lime(f, x: torch.Tensor, segments: torch.Tensor, n_samples: int = 1000, kernel_width: float = 1.0,
-         alpha: float = 1.0, seed: int = 0, batch_size: int = 16, baseline=0.0, normalize: bool = True) -> torch.Tensor:
+         alpha: float = 1.0, seed: int = 0, batch_size: int | None = None, baseline=0.0, normalize: bool = True) -> torch.Tensor:
     """LIME coefficients of every target for every superpixel: [T,S] (float64).
 
     f: score function [B,C,H,W] -> [B,T]; x: [1,C,H,W] or [C,H,W]; segments: int [H,W] with

@@ -41,12 +41,21 @@ def perturbed_inputs(x: torch.Tensor, segments: torch.Tensor, states: torch.Tens
     return torch.where(keep, x, baseline)
 
 
+def default_batch_size(device) -> int:
+    """Inputs per forward pass when none is asked for: 32 on CUDA; 2 on the CPU, where small
+    batches keep the activations in cache (the embedded width-1/8 SSD512 on 2 cores: 38 ms per image
+    in batches of 2, 60 ms in batches of 8, 81 ms in batches of 32)."""
+    return 32 if torch.device(device).type == "cuda" else 2
+
+
 def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, baseline=0.0,
-             batch_size: int = 16) -> torch.Tensor:
-    """Scores of the perturbed inputs: f(perturbed_inputs(x, segments, states)) in chunks of `batch_size`.
+             batch_size: int | None = None) -> torch.Tensor:
+    """Scores of the perturbed inputs: f(perturbed_inputs(x, segments, states)) in chunks of `batch_size`
+    (None: `default_batch_size(x.device)`); the scores do not depend on the chunk size.
 
     f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device).
     """
+    batch_size = default_batch_size(x.device) if batch_size is None else batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     out = []

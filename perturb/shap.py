@@ -57,7 +57,7 @@ def inside_receptive_field(receptive_field: torch.Tensor, segments: torch.Tensor
 
 
 def shap(f, x: torch.Tensor, segments: torch.Tensor, n_permutations: int = 4, seed: int = 0,
-         batch_size: int = 16, antithetic: bool = False, receptive_field=None, baseline=0.0,
+         batch_size: int | None = None, antithetic: bool = False, receptive_field=None, baseline=0.0,
          permutations=None) -> torch.Tensor:
     """Sampled Shapley values of every target for every superpixel: [T,S] (float64).
 

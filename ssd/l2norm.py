@@ -18,5 +18,12 @@ class L2Norm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm = x.pow(2).sum(dim=1, keepdim=True).sqrt() + self.eps
-        return self.weight.view(1, -1, 1, 1) * x / norm
+        return l2_normalize(x, self.weight, self.eps)
+
+
+def l2_normalize(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Eq. 3.1 as a function: weight [C], x [N,C,...] -> [N,C,...]. The norm is
+    `torch.linalg.vector_norm`, whose gradient at x = 0 is 0 (sqrt(Σx²) would give inf·0 = NaN),
+    so gradients through all-zero locations stay finite."""
+    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return weight.view(1, -1, *([1] * (x.dim() - 2))) * x / (norm + eps)

@@ -62,6 +62,10 @@ class SSD(nn.Module):
                                        for c, a in zip(source_channels, config.boxes_per_location))
         self.box_heads = nn.ModuleList(nn.Conv2d(c, a * 4, 3, padding=1)
                                        for c, a in zip(source_channels, config.boxes_per_location))
+        # Channels-last kernels make every activation channels-last (torch follows the weight's
+        # layout), the fastest layout of oneDNN's CPU convolutions (forward passes 1.3-2x faster on
+        # 2 cores, README "Cost") and of cuDNN's. Values are unchanged; the input stays as given.
+        self.to(memory_format=torch.channels_last)
 
     def sources(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature maps the heads read: [N, C_k, F_k, F_k] for each source k."""
