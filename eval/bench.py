@@ -12,10 +12,10 @@ any machine.
   (ratio); for SHAP with and without receptive-field pruning, and the forward passes of each.
   Default model: the embedded one (`ssd.load("shapes")`), else a random width-1/8 SSD512.
 
-Times are medians of --repeats runs after one warm-up run, CUDA synchronised. Peak memory: on CUDA
-torch.cuda.max_memory_allocated above what was allocated before; on the CPU the growth of the peak
-resident set (VmHWM, reset before the call) over the resident set before it, each case in a fresh
-subprocess.
+Times are medians of --repeats rounds after one warm-up run, the cases of a method timed in turn
+within each round, CUDA synchronised. Peak memory: on CUDA torch.cuda.max_memory_allocated above
+what was allocated before; on the CPU the growth of the peak resident set (VmHWM, reset before the
+call) over the resident set before it, each case in a fresh subprocess.
 """
 import argparse
 import json
@@ -88,9 +88,17 @@ def explain(method: str, model, x, targets, **kw) -> torch.Tensor:
     return perturb.explain(model, x, targets, method=method, **kw)
 
 
-def median_time(fn, device, repeats: int) -> float:
-    timed(fn, device)                                    # warm-up
-    return statistics.median(timed(fn, device)[1] for _ in range(repeats))
+def median_times(cases: dict, device, repeats: int, warm_up: bool = True) -> dict:
+    """Median seconds of each case {name: call} over `repeats` rounds (after one warm-up call each).
+    Within a round the cases run in turn, so that a drift of the machine's speed hits all alike."""
+    if warm_up:
+        for fn in cases.values():
+            timed(fn, device)
+    runs = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            runs[name].append(timed(fn, device)[1])
+    return {name: statistics.median(r) for name, r in runs.items()}
 
 
 # ---- peak memory ---------------------------------------------------------------------------------
@@ -154,9 +162,10 @@ def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
     x = bench_input(model, device)
     targets = bench_targets(model, x)
     unit_x = x.expand(2, -1, -1, -1) if method == "deeplift" else x
-    unit = median_time(lambda: gradient_map(model, unit_x, targets[0]), device, repeats)
-    one = median_time(lambda: explain(method, model, x, targets[:1]), device, repeats)
-    eight = median_time(lambda: explain(method, model, x, targets), device, repeats)
+    t = median_times({"unit": lambda: gradient_map(model, unit_x, targets[0]),
+                      "one": lambda: explain(method, model, x, targets[:1]),
+                      "eight": lambda: explain(method, model, x, targets)}, device, repeats)
+    unit, one, eight = t["unit"], t["one"], t["eight"]
     unit_mem = peak_memory("unit", method, width, device, targets[0])
     method_mem = peak_memory("method", method, width, device, targets[0])
     unit_name = "gradient map of 2 images" if method == "deeplift" else "gradient map"
@@ -168,15 +177,15 @@ def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
              f"{method_mem / 2**20:.0f} MiB; {len(targets)} targets {eight * 1e3:.0f} ms)", None, "")]
 
 
-def forward_passes_time(model, x, n: int, batch_size: int, device) -> float:
-    """Seconds of n forward passes of the model alone, batch_size at a time (no explanation code)."""
+def forward_passes(model, x, n: int, batch_size: int):
+    """A call running n forward passes of the model alone, batch_size at a time (no explanation code)."""
     batch = x.expand(batch_size, -1, -1, -1).contiguous()
 
     def run():
         with torch.no_grad():
             for start in range(0, n, batch_size):
                 model(batch[:min(batch_size, n - start)])
-    return timed(run, device)[1]
+    return run
 
 
 def bench_perturbation(method: str, width, device, repeats: int, batch_size: int | None = None) -> list[tuple]:
@@ -190,43 +199,42 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
     batch_size = perturb.default_batch_size(device) if batch_size is None else batch_size
     model = build_model(method, width, device)
     x = bench_input(model, device)
-    targets = bench_targets(model, x)
+    targets, k = bench_targets(model, x), TARGETS
     segments = perturb.segments_of(x, model.config)
-    kw = {"segments": segments, "batch_size": batch_size}
-    explain(method, model, x, targets[:1], **kw)              # warm-up
-    counter = PassCounter(model)
 
-    def median_run(k: int, **extra) -> tuple[float, int]:
-        """(median seconds, forward passes) of explaining the first k targets."""
-        runs = []
-        for _ in range(repeats):
-            counter.images = 0
-            runs.append(timed(lambda: explain(method, model, x, targets[:k], **kw, **extra), device)[1])
-        return statistics.median(runs), counter.images
-
-    k = len(targets)
-    (t1, p1), (tk, pk) = median_run(1), median_run(k)
-    unit = statistics.median(forward_passes_time(model, x, pk, batch_size, device) for _ in range(repeats))
-    superpixels = int(segments.max()) + 1
-    rows = [(f"time / same {pk} forward passes alone ({k} targets)", tk / unit, "≤ 1.10")]
-    if method == "lime":
-        rows += [(f"time of {k} targets / 1 target", tk / t1, "≤ 1.10"),
-                 (f"(1 target: {t1:.2f} s, {p1} passes; {k} targets: {tk:.2f} s, {pk} passes; "
-                  f"passes alone {unit:.2f} s; {superpixels} superpixels; batches of {batch_size})", None, "")]
-    else:
-        (u1, q1), (uk, qk) = median_run(1, prune=False), median_run(k, prune=False)
-        rows += [(f"time of {k} targets / 1 target, without pruning", uk / u1, "≤ 1.10"),
-                 (f"time of {k} targets / 1 target, with pruning (passes {pk} / {p1})", tk / t1,
-                  "union of the fields"),
-                 (f"time of {k} targets with pruning / 1 target without", tk / u1, "≤ 1.10"),
-                 (f"forward passes with / without receptive-field pruning ({k} targets)", pk / qk, f"{pk} / {qk}"),
-                 (f"(pruned: 1 target {t1:.2f} s, {p1} passes; {k} targets {tk:.2f} s, {pk} passes; "
-                  f"unpruned: 1 target {u1:.2f} s, {k} targets {uk:.2f} s, {qk} passes each; "
-                  f"passes alone {unit:.2f} s; {superpixels} superpixels; batches of {batch_size})", None, "")]
-        if q1 != qk:
-            raise RuntimeError(f"unpruned SHAP cost {q1} passes for 1 target but {qk} for {k}")
+    def case(n_targets: int, **extra):
+        return lambda: explain(method, model, x, targets[:n_targets], segments=segments,
+                               batch_size=batch_size, **extra)
+    cases = {"1": case(1), "k": case(k)}
+    if method == "shap":
+        cases |= {"1 unpruned": case(1, prune=False), "k unpruned": case(k, prune=False)}
+    counter, passes = PassCounter(model), {}
+    for name, fn in cases.items():          # warm-up runs, which also count each case's passes
+        counter.images = 0
+        fn()
+        passes[name] = counter.images
     counter.remove()
-    return rows
+    cases["alone"] = forward_passes(model, x, passes["k"], batch_size)
+    cases["alone"]()
+    t = median_times(cases, device, repeats, warm_up=False)
+
+    pk, p1 = passes["k"], passes["1"]
+    about = f"passes alone {t['alone']:.2f} s; {int(segments.max()) + 1} superpixels; batches of {batch_size}"
+    rows = [(f"time / same {pk} forward passes alone ({k} targets)", t["k"] / t["alone"], "≤ 1.10")]
+    if method == "lime":
+        return rows + [(f"time of {k} targets / 1 target", t["k"] / t["1"], "≤ 1.10"),
+                       (f"(1 target: {t['1']:.2f} s, {p1} passes; {k} targets: {t['k']:.2f} s, {pk} passes; "
+                        f"{about})", None, "")]
+    qk = passes["k unpruned"]
+    if passes["1 unpruned"] != qk:
+        raise RuntimeError(f"unpruned SHAP cost {passes['1 unpruned']} passes for 1 target but {qk} for {k}")
+    return rows + [
+        (f"time of {k} targets / 1 target, without pruning", t["k unpruned"] / t["1 unpruned"], "≤ 1.10"),
+        (f"time of {k} targets / 1 target, with pruning (passes {pk} / {p1})", t["k"] / t["1"], "union of the fields"),
+        (f"time of {k} targets with pruning / 1 target without", t["k"] / t["1 unpruned"], "≤ 1.10"),
+        (f"forward passes with / without receptive-field pruning ({k} targets)", pk / qk, f"{pk} / {qk}"),
+        (f"(pruned: 1 target {t['1']:.2f} s, {p1} passes; {k} targets {t['k']:.2f} s, {pk} passes; unpruned: "
+         f"1 target {t['1 unpruned']:.2f} s, {k} targets {t['k unpruned']:.2f} s, {qk} passes each; {about})", None, "")]
 
 
 def main(argv=None) -> int:

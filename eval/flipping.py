@@ -57,14 +57,14 @@ def pixel_flipping(score_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
         counts = covered[prefix]
     unique_counts, which = torch.unique(counts, return_inverse=True)
     scores = torch.empty(unique_counts.numel(), dtype=torch.float32, device=x.device)
-    flat = x.reshape(1, x.shape[1], n)
+    position = torch.empty_like(order)
+    position[order] = torch.arange(n, device=x.device)                          # pixel -> place in order
+    grey = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
     for start in range(0, unique_counts.numel(), batch_size):
         chunk = unique_counts[start:start + batch_size]
-        # mask [B,HW]: 1 where the pixel is flipped at this step
-        flipped_rank = torch.arange(n, device=x.device)[None] < chunk[:, None]
-        flipped = torch.zeros_like(flipped_rank).scatter_(1, order.expand(len(chunk), -1), flipped_rank)
-        batch = torch.where(flipped[:, None, :], torch.as_tensor(baseline, dtype=x.dtype, device=x.device),
-                            flat).reshape(len(chunk), *x.shape[1:])
+        # keep [B,1,H,W]: 1 where the pixel is not yet flipped; lerp is exact at 0 and 1
+        keep = (position[None] >= chunk[:, None]).to(x.dtype).view(len(chunk), 1, H, W)
+        batch = torch.lerp(grey, x, keep)
         with torch.no_grad():
             s = score_fn(batch)
         scores[start:start + len(chunk)] = s.reshape(len(chunk)).float()

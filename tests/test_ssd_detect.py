@@ -118,3 +118,16 @@ def test_bad_targets_are_named():
         ssd.score(logits, [ssd.Target(0, 3)])
     with pytest.raises(ValueError, match="unknown score kind"):
         ssd.score(logits, [ssd.Target(0, 1)], kind="softmax")
+
+
+def test_channels_last_layout_changes_no_output(tiny, device):
+    """SSD stores channels-last kernels for speed; the outputs equal those of the plain layout."""
+    import copy
+    model = tiny.to(device)
+    assert model.features[0].conv1_1.weight.is_contiguous(memory_format=torch.channels_last)
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    assert plain.features[0].conv1_1.weight.is_contiguous()
+    x = torch.randn(2, 3, 512, 512, device=device)
+    with torch.no_grad():
+        for ours, reference in zip(model(x), plain(x)):
+            torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4)
