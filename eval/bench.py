@@ -199,7 +199,8 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
     batch_size = perturb.default_batch_size(device) if batch_size is None else batch_size
     model = build_model(method, width, device)
     x = bench_input(model, device)
-    targets, k = bench_targets(model, x), TARGETS
+    targets = bench_targets(model, x)
+    k = len(targets)
     segments = perturb.segments_of(x, model.config)
 
     def case(n_targets: int, **extra):

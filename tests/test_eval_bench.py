@@ -48,7 +48,7 @@ def test_unknown_method_is_an_error(capsys):
 
 def test_perturbation_bench_rows_on_a_tiny_model(monkeypatch):
     """The LIME/SHAP bench end to end on a tiny model with few samples: every ratio is positive, and
-    SHAP's pruned run costs at most the unpruned passes, which are the same for 1 and 8 targets."""
+    SHAP's pruned run costs at most the unpruned passes, 2 + M·(S−1) with M = 1 permutation."""
     import perturb
     monkeypatch.setattr(bench, "build_model", lambda method, width, device: _tiny(device))
     segments_of = perturb.segments_of
@@ -62,4 +62,7 @@ def test_perturbation_bench_rows_on_a_tiny_model(monkeypatch):
         if method == "shap":
             pruning = next(goal for quantity, _, goal in rows if quantity.startswith("forward passes with"))
             pruned, unpruned = (int(v) for v in pruning.split(" / "))
+            model = _tiny("cpu")
+            superpixels = int(perturb.segments_of(bench.bench_input(model, "cpu"), model.config).max()) + 1
+            assert unpruned == 2 + (superpixels - 1)
             assert 0 < pruned <= unpruned
