@@ -1,38 +1,115 @@
-"""The four explanation methods with the paper's settings, behind one call for the comparison."""
+"""The one place that knows the explanation methods: name, label (from the run's settings), whether
+the heatmap is painted from superpixels, and how to call it.
+
+    method = get("lrp", settings)                          # a Method
+    heatmaps = method.explain(model, x, targets, segments) # [K,H,W] for the K targets of x [1,3,H,W]
+
+Names: the paper's four (`METHODS`: "lrp" = LRP-γ + ♭, "deeplift" = DeepLIFT-γ + ♭ with the blurred
+reference, "lime", "shap") and the variants of figures 4 and 5 and of the sanity checks
+("lrp-epsilon", "lrp-gamma", "lrp-zplus" (each with ♭), "deeplift-vanilla", "gradient": the plain
+gradient map, the classic reference). `settings` holds the run's hyperparameters (`SETTINGS` gives the
+paper's): gamma, lime_samples, shap_permutations, seed, batch_size.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 
-METHODS = ("lrp", "deeplift", "lime", "shap")
-SUPERPIXEL_METHODS = ("lime", "shap")     # their heatmaps are painted from superpixel values
+METHODS = ("lrp", "deeplift", "lime", "shap")                 # the paper's comparison, in its order
+SUPERPIXEL_METHODS = ("lime", "shap")                         # heatmaps painted from superpixel values
+SETTINGS = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": None}
 
 
-def check_methods(names) -> list[str]:
-    """The method names, validated (ValueError naming the unknown ones)."""
-    names = [n.strip().lower() for n in names if n.strip()]
-    unknown = [n for n in names if n not in METHODS]
-    if unknown or not names:
-        raise ValueError(f"unknown method(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(METHODS)}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"method listed twice in {','.join(names)}")
-    return names
+@dataclass(frozen=True)
+class Method:
+    """An explanation method with fixed settings. `run(model, x, targets, segments) -> [K,H,W]`."""
+
+    name: str
+    label: str
+    superpixel: bool
+    run: Callable
+
+    def explain(self, model, x: torch.Tensor, targets, segments: torch.Tensor | None = None) -> torch.Tensor:
+        """Heatmaps [K,H,W] of the K targets of one image x [1,3,H,W]; `segments` int [H,W] are the
+        superpixels of LIME and SHAP (ignored by the others)."""
+        return self.run(model, x, list(targets), segments)
 
 
-def explain(name: str, model, x: torch.Tensor, targets, segments: torch.Tensor, settings: dict) -> torch.Tensor:
-    """Heatmaps [K,H,W] of the K targets of x [1,3,H,W].
-
-    LRP-γ (A.2) on all convolutions with the ♭ rule on the first layer; DeepLIFT with γ-scaled
-    positive weights, ♭ first layer and the blurred reference; LIME and SHAP over `segments` (the
-    image's SLIC superpixels, shared with the grouping of the other methods) with the given number of
-    samples / permutations. `settings` keys: gamma, lime_samples, shap_permutations, seed, batch_size.
-    """
-    if name == "lrp":
+def _lrp(rule: str, gamma: float):
+    def run(model, x, targets, segments):
         import lrp
-        return lrp.explain(model, x, targets, rule="gamma", gamma=settings["gamma"], first="flat")
-    if name == "deeplift":
+        return lrp.explain(model, x, targets, rule=rule, gamma=gamma, first="flat")
+    return run
+
+
+def _deeplift(gamma: float, first):
+    def run(model, x, targets, segments):
         import deeplift
-        return deeplift.explain(model, x, targets, gamma=settings["gamma"], first="flat", reference="blur")
-    if name in SUPERPIXEL_METHODS:
+        return deeplift.explain(model, x, targets, gamma=gamma, first=first, reference="blur")
+    return run
+
+
+def _perturb(method: str, settings: dict):
+    def run(model, x, targets, segments):
         import perturb
-        return perturb.explain(model, x, targets, method=name, segments=segments,
+        return perturb.explain(model, x, targets, method=method, segments=segments,
                                n_samples=settings["lime_samples"], n_permutations=settings["shap_permutations"],
                                seed=settings["seed"], batch_size=settings["batch_size"])
-    raise ValueError(f"unknown method {name!r}: choose from {', '.join(METHODS)}")
+    return run
+
+
+def _gradient(model, x, targets, segments):
+    """∂logit/∂x summed over colour channels, one backward pass per target."""
+    import ssd
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        scores = ssd.score(model(x)[0], targets)[0]                      # [K]
+        maps = [torch.autograd.grad(s, x, retain_graph=k < len(targets) - 1)[0][0].sum(0)
+                for k, s in enumerate(scores)]
+    return torch.stack(maps)
+
+
+_MAKERS = {   # name -> (label(settings), superpixel, run factory(settings))
+    "lrp": (lambda s: f"LRP-γ({s['gamma']:g}) + ♭", False, lambda s: _lrp("gamma", s["gamma"])),
+    "deeplift": (lambda s: f"DeepLIFT-γ({s['gamma']:g}) + ♭", False, lambda s: _deeplift(s["gamma"], "flat")),
+    "lime": (lambda s: f"LIME ({s['lime_samples']} samples)", True, lambda s: _perturb("lime", s)),
+    "shap": (lambda s: f"SHAP ({s['shap_permutations']} permutations)", True, lambda s: _perturb("shap", s)),
+    "lrp-epsilon": (lambda s: "LRP-ε + ♭", False, lambda s: _lrp("epsilon", s["gamma"])),
+    "lrp-gamma": (lambda s: f"LRP-γ({s['gamma']:g}) + ♭", False, lambda s: _lrp("gamma", s["gamma"])),
+    "lrp-zplus": (lambda s: "LRP-z⁺ + ♭", False, lambda s: _lrp("zplus", s["gamma"])),
+    "deeplift-vanilla": (lambda s: "DeepLIFT (vanilla)", False, lambda s: _deeplift(0.0, None)),
+    "deeplift-gamma": (lambda s: f"DeepLIFT-γ({s['gamma']:g})", False, lambda s: _deeplift(s["gamma"], None)),
+    "gradient": (lambda s: "gradient", False, lambda s: _gradient),
+}
+NAMES = tuple(_MAKERS)
+REFERENCE_LABELS = {"random": "random order", "mask": "ground-truth mask"}
+
+
+def get(name: str, settings: dict | None = None) -> Method:
+    """The method `name` with the run's settings (default: the paper's, `SETTINGS`)."""
+    if name not in _MAKERS:
+        raise ValueError(f"unknown method {name!r}: choose from {', '.join(NAMES)}")
+    s = {**SETTINGS, **(settings or {})}
+    label_of, superpixel, make = _MAKERS[name]
+    return Method(name, label_of(s), superpixel, make(s))
+
+
+def label(name: str, settings: dict | None = None) -> str:
+    """The display label of a method name (references "random" and "mask" included)."""
+    return REFERENCE_LABELS.get(name) or get(name, settings).label
+
+
+def check_methods(names_) -> list[str]:
+    """Method names, validated (ValueError naming the unknown ones, or a repeated one)."""
+    chosen = [n.strip().lower() for n in names_ if n.strip()]
+    unknown = [n for n in chosen if n not in NAMES]
+    if unknown or not chosen:
+        raise ValueError(f"unknown method(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(NAMES)}")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"method listed twice in {','.join(chosen)}")
+    return chosen
+
+
+def explain(name: str, model, x: torch.Tensor, targets, segments, settings: dict) -> torch.Tensor:
+    """get(name, settings).explain(model, x, targets, segments): heatmaps [K,H,W]."""
+    return get(name, settings).explain(model, x, targets, segments)
