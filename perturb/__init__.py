@@ -6,15 +6,16 @@ priors, receptive fields derived from the module tree for exact SHAP pruning.
 """
 from .explain import explain, segments_of
 from .lime import cosine_distance, kernel_weights, lime, sample_states
-from .masking import default_batch_size, evaluate, perturbed_inputs
+from .masking import count_passes, default_batch_size, evaluate, perturbed_inputs
 from .receptive_field import receptive_field, receptive_field_mask
 from .ridge import weighted_ridge
 from .shap import inside_receptive_field, sample_permutations, shap
-from .ssd_adapter import ssd_layers, ssd_receptive_fields, ssd_score
+from .ssd_adapter import ssd_layers, ssd_receptive_fields
+from .ssd_windowed import WindowedScore, ssd_score
 from .superpixels import DEFAULT_COMPACTNESS, superpixels
 
 __all__ = ["explain", "segments_of", "lime", "shap", "superpixels", "DEFAULT_COMPACTNESS", "cosine_distance",
            "kernel_weights", "sample_states", "sample_permutations", "weighted_ridge", "perturbed_inputs", "evaluate",
-           "default_batch_size",
+           "default_batch_size", "count_passes",
            "receptive_field", "receptive_field_mask", "inside_receptive_field", "ssd_score",
-           "ssd_layers", "ssd_receptive_fields"]
+           "ssd_layers", "ssd_receptive_fields", "WindowedScore"]

@@ -9,7 +9,8 @@ import ssd
 from .lime import lime
 from .masking import check_inputs
 from .shap import shap
-from .ssd_adapter import ssd_receptive_fields, ssd_score
+from .ssd_adapter import ssd_receptive_fields
+from .ssd_windowed import ssd_score
 from .superpixels import DEFAULT_COMPACTNESS, superpixels
 
 

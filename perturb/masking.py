@@ -3,7 +3,12 @@
 A state z ∈ {0,1}^S says which superpixels are kept (1: original pixels, 0: baseline). Perturbed
 input for state z:  x̃[c,h,w] = x[c,h,w] if z[segments[h,w]] else baseline[c,h,w].
 """
+import contextlib
+import threading
+
 import torch
+
+_counters = threading.local()
 
 
 def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -52,6 +57,29 @@ def default_batch_size(device) -> int:
     return 32 if torch.device(device).type == "cuda" else 2
 
 
+@contextlib.contextmanager
+def count_passes():
+    """Count the perturbed inputs `evaluate` scores in this thread while the block runs (the cost
+    unit of LIME and SHAP, whatever the score function computes per input):
+
+        with perturb.count_passes() as passes:
+            perturb.explain(model, x, targets, method="shap")
+        passes.images        # inputs evaluated
+    """
+    counter = _PassCount()
+    stack = _counters.__dict__.setdefault("stack", [])
+    stack.append(counter)
+    try:
+        yield counter
+    finally:
+        stack.remove(counter)
+
+
+class _PassCount:
+    def __init__(self):
+        self.images = 0
+
+
 def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, baseline=0.0,
              batch_size: int | None = None) -> torch.Tensor:
     """Scores of the perturbed inputs: f(perturbed_inputs(x, segments, states)) in chunks of `batch_size`
@@ -69,6 +97,8 @@ def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, b
             if scores.dim() != 2 or scores.shape[0] != min(batch_size, states.shape[0] - start):
                 raise ValueError(f"score function must return [B,T], got shape {tuple(scores.shape)}")
             out.append(scores)
+            for counter in getattr(_counters, "stack", ()):
+                counter.images += scores.shape[0]
     if not out:
         raise ValueError("no states to evaluate")
     return torch.cat(out)

@@ -8,17 +8,6 @@ import ssd
 from .receptive_field import receptive_field_mask
 
 
-def ssd_score(model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit"):
-    """Score function of the targets: f(x [B,3,H,W]) -> [B,T], the class logit (or softmax
-    probability, `kind="probability"`) of each target at its prior, from one forward pass."""
-    targets = list(targets)
-    ssd.check_targets(targets, len(ssd.priors(model.config)), model.config.num_classes)
-
-    def f(x: torch.Tensor) -> torch.Tensor:
-        return ssd.score(model(x)[0], targets, kind)
-    return f
-
-
 def ssd_layers(model: "ssd.SSD", source: int) -> list:
     """The modules from the input to the class head of source k, in order (the ℓ2-Norm of source 0
     is pointwise over channels and does not change the receptive field)."""

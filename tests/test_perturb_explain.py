@@ -38,17 +38,13 @@ def test_lime_heatmaps_paint_the_superpixel_values(model, device):
     x = torch.randn(1, 3, 512, 512, device=device)
     targets = [ssd.Target(100, 1), ssd.Target(20000, 3)]
     segments = grid(device)
-    rows = []
-    hook = model.register_forward_hook(lambda m, inputs, out: rows.append(inputs[0].shape[0]))
-    try:
+    with perturb.count_passes() as passes:
         heatmaps, used = perturb.explain(model, x, targets, "lime", segments=segments, n_samples=4, batch_size=8,
                                          return_segments=True)
-        assert sum(rows) == 4
-        rows.clear()
+    assert passes.images == 4
+    with perturb.count_passes() as passes:
         one = perturb.explain(model, x, targets[1:], "lime", segments=segments, n_samples=4, batch_size=8)
-        assert sum(rows) == 4                                                        # K targets, same passes
-    finally:
-        hook.remove()
+    assert passes.images == 4                                                        # K targets, same passes
     assert heatmaps.shape == (2, 512, 512) and torch.equal(used, segments)
     values = perturb.lime(perturb.ssd_score(model, targets), x, segments, n_samples=4, batch_size=8)
     torch.testing.assert_close(heatmaps, values.float()[:, segments])

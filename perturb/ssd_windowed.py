@@ -1,0 +1,174 @@
+"""Exact target scores of an SSD from only the part of the network, and the window of the image,
+that the targets can see.
+
+A target's class logit is the head of its source k at one location (i, j); it depends only on the
+pixels of its receptive field (perturb.receptive_field), and only on the blocks up to source k.
+Running the network on a crop of the input gives the same logit, exactly, when
+
+  1. the crop contains the receptive field, and
+  2. the crop's edges lie on the grid of the cumulative stride S_k of the path (or on the image's
+     edge), so that every stride, pooling window and padding of the crop lines up with the full
+     image's (S_k = 8 for conv4_3, 16 for fc7, … the product of the strides on the path),
+
+because every neuron the logit depends on then reads the same values in both computations: inside
+the field the same pixels, outside it only padding, which is zero (or −∞ for max-pooling) in both.
+The target's location in the crop is (i − r0/S_k, j − c0/S_k).
+
+For a conv4_3 target of a 512×512 SSD512 the field is about 108×108 pixels, so its logit costs a
+128×128 crop through the first block instead of the whole network. Targets are gathered into
+groups that share one crop (the bounding window of their fields) and one depth (the deepest source
+among them); two groups are merged while that lowers the estimated cost (pixels of the crop × the
+multiply-adds per pixel of the blocks it runs); if the groups together would cost more than one
+full forward pass, one full pass serves every target.
+"""
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+import ssd
+
+from .ssd_adapter import ssd_layers, ssd_receptive_fields
+
+
+def _path_stride(layers) -> int:
+    """Product of the strides of the convolutions and poolings of a chain (the cumulative stride)."""
+    stride = 1
+    for layer in layers:
+        s = getattr(layer, "stride", 1) if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) else 1
+        s = s if s is not None else layer.kernel_size
+        stride *= s if isinstance(s, int) else s[0]
+    return stride
+
+
+def _block_costs(model: "ssd.SSD", size: int) -> list[float]:
+    """Multiply-adds per input pixel of each block of `model.features` (its convolutions only):
+    Σ k_h·k_w·C_in·C_out / (cumulative stride)², for a rough cost of a crop."""
+    costs = []
+    stride = 1
+    for block in model.features:
+        cost = 0.0
+        for layer in block.modules():
+            if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+                s = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
+                if isinstance(layer, nn.Conv2d):
+                    kh, kw = layer.kernel_size
+                    cost += kh * kw * layer.in_channels * layer.out_channels / (stride * s) ** 2
+                stride *= s
+        costs.append(cost)
+    return costs
+
+
+class _Group:
+    """Targets that share one crop [r0:r1, c0:c1] and run blocks 0..depth."""
+
+    def __init__(self, members, window, depth, stride):
+        self.members, self.window, self.depth, self.stride = members, window, depth, stride
+
+    def area(self) -> int:
+        r0, r1, c0, c1 = self.window
+        return (r1 - r0) * (c1 - c0)
+
+
+class WindowedScore:
+    """Score function f(x [B,3,H,W]) -> [B,T] of SSD targets: the class logit (kind "logit") or softmax
+    probability over classes (kind "probability") of each target at its prior, computed from the
+    crops and blocks the targets need (module docstring). Equal to
+    `ssd.score(model(x)[0], targets, kind)` up to float rounding. `groups` lists, per group, the target
+    indices, the window (r0, r1, c0, c1) and the deepest source; `windowed=False` runs the full model."""
+
+    def __init__(self, model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit",
+                 size: tuple | None = None, windowed: bool = True):
+        config = model.config
+        self.model, self.kind = model, kind
+        self.targets = [ssd.Target(*t) for t in targets]
+        ssd.check_targets(self.targets, len(ssd.priors(config)), config.num_classes)
+        if kind not in ("logit", "probability"):
+            raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")
+        self.size = (config.size, config.size) if size is None else tuple(size)
+        self.locations = [ssd.prior_location(config, t.prior) for t in self.targets]   # (k, i, j, a)
+        self.strides = [_path_stride(ssd_layers(model, k)) for k, _, _, _ in self.locations]
+        self.groups = self._plan() if windowed else None
+
+    def _plan(self) -> list[_Group] | None:
+        H, W = self.size
+        rfs = ssd_receptive_fields(self.model, self.targets, self.size)                 # [T,H,W]
+        costs = _block_costs(self.model, H)
+        depth_cost = [sum(costs[:k + 1]) for k in range(len(costs))]
+        groups = []
+        for t, ((k, i, j, _), stride, rf) in enumerate(zip(self.locations, self.strides, rfs)):
+            rows, cols = torch.nonzero(rf.any(1)).flatten(), torch.nonzero(rf.any(0)).flatten()
+            if len(rows) == 0:       # a field that lies in the padding: the logit is a constant
+                window = (i * stride, (i + 1) * stride, j * stride, (j + 1) * stride)
+            else:
+                window = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+            groups.append(_Group([t], self._aligned(window, stride), k, stride))
+
+        def cost(g: _Group) -> float:
+            return g.area() * depth_cost[g.depth]
+
+        def merged(a: _Group, b: _Group) -> _Group:
+            stride = max(a.stride, b.stride)
+            window = (min(a.window[0], b.window[0]), max(a.window[1], b.window[1]),
+                      min(a.window[2], b.window[2]), max(a.window[3], b.window[3]))
+            return _Group(a.members + b.members, self._aligned(window, stride), max(a.depth, b.depth), stride)
+
+        while len(groups) > 1:
+            best = None
+            for x in range(len(groups)):
+                for y in range(x + 1, len(groups)):
+                    m = merged(groups[x], groups[y])
+                    gain = cost(groups[x]) + cost(groups[y]) - cost(m)
+                    if gain >= 0 and (best is None or gain > best[0]):
+                        best = (gain, x, y, m)
+            if best is None:
+                break
+            _, x, y, m = best
+            groups = [g for i, g in enumerate(groups) if i not in (x, y)] + [m]
+        full = H * W * depth_cost[-1]
+        return None if sum(cost(g) for g in groups) >= full else groups
+
+    def _aligned(self, window, stride: int) -> tuple:
+        """The window grown to the stride grid (start down to a multiple, end up to one or the edge)."""
+        H, W = self.size
+        r0, r1, c0, c1 = window
+        return (r0 // stride * stride, min(H, math.ceil(r1 / stride) * stride),
+                c0 // stride * stride, min(W, math.ceil(c1 / stride) * stride))
+
+    def _pick(self, head_out: torch.Tensor, t: int, i: int, j: int) -> torch.Tensor:
+        """Score [B] of target t from its head's output [B, A·C, h, w] at (i, j)."""
+        _, _, _, a = self.locations[t]
+        C = self.model.config.num_classes
+        logits = head_out[:, a * C:(a + 1) * C, i, j]                                   # [B,C]
+        label = self.targets[t].label
+        return logits[:, label] if self.kind == "logit" else torch.softmax(logits, dim=1)[:, label]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[2:]) != self.size:
+            raise ValueError(f"score function expects [B,3,{self.size[0]},{self.size[1]}], got {tuple(x.shape)}")
+        if self.groups is None:
+            return ssd.score(self.model(x)[0], self.targets, self.kind)
+        out = x.new_empty((x.shape[0], len(self.targets)))
+        for g in self.groups:
+            r0, r1, c0, c1 = g.window
+            h = x[:, :, r0:r1, c0:c1]
+            needed = {self.locations[t][0] for t in g.members}
+            heads = {}
+            for k, block in enumerate(self.model.features[:g.depth + 1]):
+                h = block(h)
+                if k in needed:
+                    source = self.model.l2norm(h) if k == 0 else h
+                    heads[k] = self.model.cls_heads[k](source)
+            for t in g.members:
+                k, i, j, _ = self.locations[t]
+                stride = self.strides[t]
+                out[:, t] = self._pick(heads[k], t, i - r0 // stride, j - c0 // stride)
+        return out
+
+
+def ssd_score(model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit") -> WindowedScore:
+    """Score function of the targets: f(x [B,3,H,W]) -> [B,T], the class logit (or softmax
+    probability, `kind="probability"`) of each target at its prior, computed from the windows and
+    blocks the targets can see (`WindowedScore`)."""
+    return WindowedScore(model, targets, kind)
