@@ -27,7 +27,7 @@ import torch
 
 import ssd
 from eval.samples import SYNTHETIC_SEED
-from eval.timing import PassCounter, device_name, timed
+from eval.timing import device_name, timed
 
 METHODS = ("lrp", "deeplift", "lime", "shap")
 TARGETS = 8
@@ -177,14 +177,15 @@ def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
              f"{method_mem / 2**20:.0f} MiB; {len(targets)} targets {eight * 1e3:.0f} ms)", None, "")]
 
 
-def forward_passes(model, x, n: int, batch_size: int):
-    """A call running n forward passes of the model alone, batch_size at a time (no explanation code)."""
+def forward_passes(score, x, n: int, batch_size: int):
+    """A call running the score function alone on n inputs, batch_size at a time (no explanation code):
+    the same evaluations LIME and SHAP make, each the windowed pass of perturb.ssd_score."""
     batch = x.expand(batch_size, -1, -1, -1).contiguous()
 
     def run():
         with torch.no_grad():
             for start in range(0, n, batch_size):
-                model(batch[:min(batch_size, n - start)])
+                score(batch[:min(batch_size, n - start)])
     return run
 
 
@@ -209,13 +210,12 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
     cases = {"1": case(1), "k": case(k)}
     if method == "shap":
         cases |= {"1 unpruned": case(1, prune=False), "k unpruned": case(k, prune=False)}
-    counter, passes = PassCounter(model), {}
+    passes = {}
     for name, fn in cases.items():          # warm-up runs, which also count each case's passes
-        counter.images = 0
-        fn()
-        passes[name] = counter.images
-    counter.remove()
-    cases["alone"] = forward_passes(model, x, passes["k"], batch_size)
+        with perturb.count_passes() as counted:
+            fn()
+        passes[name] = counted.images
+    cases["alone"] = forward_passes(perturb.ssd_score(model, targets), x, passes["k"], batch_size)
     cases["alone"]()
     t = median_times(cases, device, repeats, warm_up=False)
 

@@ -1,37 +1,41 @@
-"""`python -m eval.compare`: the paper's comparison (section 4, tables 1–4, figures 10–11).
+"""`python -m eval.compare`: the comparison of LRP, DeepLIFT, LIME and SHAP (paper section 4), with
+an evaluation that can tell them apart.
 
-Selects N detections deterministically (eval.samples), explains each with every method, measures
-entropy, pixel flipping and localization, pixel-wise and grouped into the image's SLIC superpixels,
-and the run time per explanation. Writes into --out:
+Selects N detections deterministically (eval.samples), explains each image's detections with every
+method (timed), and measures every sample (eval.measure): MoRF/LeRF removal curves with the true
+removal operator of the synthetic data (or grey/blur/inpaint on COCO), the operator fidelity, the
+relevance outside the receptive field, localization against its null, and the paper's tables 1–4.
+The data flow is one way: compute → store (eval.store) → tables (eval.tables) → figures, report.
 
-- samples.jsonl: one record per sample and method (and "random"), appended as each finishes;
-- heatmaps/<sample_id>.npz: image, segments, box, gt_box, gt_mask and one heatmap per method;
-- tables.json, tables.md, curves.json: written only when every record is present;
-- figures/ and report.html through eval.figures and eval.report.
-
-A rerun with the same settings skips finished records; --fresh starts over. Under
-`torchrun --nproc_per_node N -m eval.compare …` the images are sharded over the processes and rank 0
-merges the records; the tables equal those of one process.
+Written into --out: samples.jsonl (one record per sample and method, plus "random", "mask" and a
+"sample" record with the operator fidelity and the passes), heatmaps/<sample_id>.npz, tables.json,
+tables.md, curves.json, variability.json (figure 7), figures/ and report.html. Tables are written
+only when every record is present. A rerun with the same settings skips finished records (a run
+killed mid-write loses at most the record being written); --fresh starts over. Under `torchrun
+--nproc_per_node N -m eval.compare …` the images are sharded over the processes and rank 0 merges.
 """
 import argparse
-import importlib
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
+import perturb
 import ssd
-from eval import methods as explainers
-from eval import records, tables
-from eval.measure import RANDOM_SEEDS, measure, measure_random
+from eval import methods as registry
+from eval import store as run_store
+from eval import tables
+from eval.curves import LOG_GRID, UNITS, linear_grid
+from eval.measure import Protocol, measure_sample
+from eval.removal import OPERATORS
 from eval.samples import SYNTHETIC_SEED, coco_images, select, synthetic_images
-from eval.timing import PassCounter, device_name, format_seconds, timed
-from perturb import default_batch_size
+from eval.timing import device_name, format_seconds, timed
 
+VARIANTS = ("lrp-epsilon", "lrp-gamma", "lrp-zplus", "deeplift-vanilla", "deeplift-gamma", "deeplift")  # figs 4, 5
 OUTPUTS = ("tables.json", "tables.md", "curves.json")
 
 
@@ -39,25 +43,40 @@ class IncompleteRun(RuntimeError):
     """Records are missing at the end of a run, so no tables may be written."""
 
 
+def _names(text: str) -> list[str]:
+    return [t.strip().lower() for t in text.split(",") if t.strip()]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m eval.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", choices=("synthetic", "coco"), default="synthetic")
     p.add_argument("--coco-root", help="COCO root with val2017/*.jpg and annotations/instances_val2017.json")
     p.add_argument("--weights", default="shapes", help='"shapes" (the embedded model) or a checkpoint path')
-    p.add_argument("--samples", type=int, default=4, help="number of detections to explain (default 4: with "
-                   "the embedded model and the paper's settings about 10,100 forward passes, about 7 minutes "
-                   "on 2 CPU cores; the paper used 100)")
-    p.add_argument("--methods", default=",".join(explainers.METHODS))
+    p.add_argument("--samples", type=int, default=24, help="number of detections to explain (default 24, "
+                   "about 10 minutes on 2 CPU cores with the embedded model; the paper used 100)")
+    p.add_argument("--methods", default=",".join(registry.METHODS),
+                   help=f"comma-separated, from {', '.join(registry.NAMES)} (default: the paper's four)")
+    p.add_argument("--operators", default=None, help="removal operators of the MoRF/LeRF curves, from "
+                   f"{', '.join(OPERATORS)} (default: true on the synthetic data, grey,inpaint on COCO)")
+    p.add_argument("--units", default="superpixels", help="units of the MoRF/LeRF curves: superpixels, pixels "
+                   "or both (default superpixels)")
+    p.add_argument("--fidelity-operators", default="grey,blur,inpaint",
+                   help="operators compared against true removal in the operator fidelity table (synthetic data)")
+    p.add_argument("--random-orders", type=int, default=3, help="random orders averaged in the random row")
     p.add_argument("--out", default="results")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seed", type=int, default=0, help="seed of LIME, SHAP and the random flipping orders")
+    p.add_argument("--seed", type=int, default=0, help="seed of LIME, SHAP, the random orders and tie-breaking")
     p.add_argument("--fresh", action="store_true", help="delete earlier records in --out and start over")
     p.add_argument("--no-figures", action="store_true", help="skip the figures (tables and report only)")
+    p.add_argument("--fig7", choices=("quick", "paper", "none"), default="quick",
+                   help="figure 7 (LIME/SHAP variability vs passes): scaled down (default), the paper's "
+                        "settings (about 4·10⁵ passes: use a GPU) or not at all")
     p.add_argument("--gamma", type=float, default=0.1, help="γ of LRP and DeepLIFT (paper: 0.1)")
     p.add_argument("--superpixels", type=int, default=250, help="SLIC superpixels (paper: 250)")
     p.add_argument("--lime-samples", type=int, default=1000, help="LIME forward passes (paper: 1000)")
     p.add_argument("--shap-permutations", type=int, default=4, help="SHAP permutations (paper: 4 ≈ 1000 passes)")
-    p.add_argument("--steps", type=int, default=100, help="pixel-flipping steps (paper: 100 × 1 %%)")
+    p.add_argument("--steps", type=int, default=None, help="the paper's pixel flipping (table 2) on this many "
+                   "linear steps (paper: 100); default: the 14-point log grid of the removal curves")
     p.add_argument("--batch-size", type=int, default=None,
                    help="inputs per forward pass when perturbing (default: 2 on the CPU, 32 on CUDA)")
     p.add_argument("--score-threshold", type=float, default=0.5)
@@ -71,31 +90,66 @@ def parse_args(argv=None) -> argparse.Namespace:
     except RuntimeError as e:
         p.error(f"--device {args.device!r}: {e}")
     if args.batch_size is None:
-        args.batch_size = default_batch_size(device)
+        args.batch_size = perturb.default_batch_size(device)
+    if args.operators is None:
+        args.operators = "true" if args.data == "synthetic" else "grey,inpaint"
     return args
+
+
+def protocol_of(args) -> Protocol:
+    fidelity = tuple(_names(args.fidelity_operators)) if args.data == "synthetic" else ()
+    return Protocol(operators=tuple(_names(args.operators)), units=tuple(_names(args.units)),
+                    flip_fractions=linear_grid(args.steps) if args.steps else (0.0,) + LOG_GRID,
+                    fidelity_operators=fidelity, random_orders=args.random_orders, seed=args.seed,
+                    batch_size=args.batch_size)
 
 
 def settings_of(args, model_digest: str) -> dict:
     """Everything that determines a record's numbers (not --samples, --methods, --out or --fresh)."""
     coco_root = os.path.abspath(args.coco_root) if args.data == "coco" else None
-    return {"version": 1, "data": args.data, "coco_root": coco_root, "data_seed": args.data_seed,
+    protocol = protocol_of(args)
+    return {"version": 2, "data": args.data, "coco_root": coco_root, "data_seed": args.data_seed,
             "model": model_digest, "device": torch.device(args.device).type, "seed": args.seed,
             "gamma": args.gamma, "superpixels": args.superpixels, "lime_samples": args.lime_samples,
-            "shap_permutations": args.shap_permutations, "steps": args.steps, "random_seeds": RANDOM_SEEDS,
-            "score_threshold": args.score_threshold, "iou_threshold": args.iou_threshold,
-            "batch_size": args.batch_size}
+            "shap_permutations": args.shap_permutations, "score_threshold": args.score_threshold,
+            "iou_threshold": args.iou_threshold, "batch_size": args.batch_size,
+            "operators": list(protocol.operators), "units": list(protocol.units),
+            "flip_fractions": list(protocol.flip_fractions), "fidelity_operators": list(protocol.fidelity_operators),
+            "random_orders": protocol.random_orders, "grid": list(LOG_GRID)}
 
 
 def check_args(args) -> None:
+    """Every argument checked before any work starts (ValueError / FileNotFoundError naming it)."""
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
-    for name in ("superpixels", "lime_samples", "shap_permutations", "steps", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name, low in (("superpixels", 2), ("lime_samples", 2), ("shap_permutations", 1), ("batch_size", 1),
+                      ("random_orders", 1)):
+        if getattr(args, name) < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.max_images is not None and args.max_images < 1:
+        raise ValueError(f"--max-images must be >= 1, got {args.max_images}")
+    if not math.isfinite(args.gamma) or args.gamma < 0:
+        raise ValueError(f"--gamma must be a finite number >= 0, got {args.gamma}")
+    for name in ("score_threshold", "iou_threshold"):
+        if not 0 <= getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(args, name)}")
+    operators, units = _names(args.operators), _names(args.units)
+    bad = [o for o in operators + _names(args.fidelity_operators) if o not in OPERATORS]
+    if bad or not operators:
+        raise ValueError(f"unknown removal operator(s) {', '.join(bad) or '(none given)'}: choose from {', '.join(OPERATORS)}")
+    if args.data == "coco" and "true" in operators:
+        raise ValueError("--operators true needs the synthetic data (COCO has no image without its objects): "
+                         "use grey, blur or inpaint")
+    if not units or any(u not in UNITS for u in units):
+        raise ValueError(f"--units must name superpixels and/or pixels, got {args.units!r}")
     if args.data == "coco" and not args.coco_root:
         raise ValueError("--data coco needs --coco-root DIR (with val2017/ and annotations/instances_val2017.json)")
     if args.weights != "shapes" and not os.path.isfile(args.weights):
         raise FileNotFoundError(f"weights file not found: {args.weights}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a folder: give a folder name")
 
 
 def load_images(args, log=sys.stderr):
@@ -108,59 +162,113 @@ def load_images(args, log=sys.stderr):
         (item for item, _ in zip(coco_images(dataset, log), range(args.max_images)))
 
 
-def save_heatmap(out_dir: Path, item, sample, segments, method: str, heatmap, digest: str) -> None:
-    """Add one method's heatmap to heatmaps/<sample_id>.npz (written atomically; the heatmaps of
-    other settings in an existing file are dropped, never mixed with these)."""
-    path = out_dir / "heatmaps" / f"{sample.sample_id}.npz"
-    content = dict(np.load(path)) if path.is_file() else {}
-    if str(content.get("settings_hash", "")) != digest:
-        content = {"image": item.image, "segments": segments.cpu().numpy().astype(np.int32),
-                   "box": np.array(sample.box, np.float32), "gt_box": np.array(sample.gt_box, np.float32),
-                   "gt_mask": item.masks[sample.gt_index].cpu().numpy(), "settings_hash": np.array(digest)}
-    content[method] = heatmap.detach().cpu().numpy().astype(np.float32)
-    tmp = path.with_name(path.name + ".tmp")      # not *.npz: readers never see a half-written file
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **content)
-    os.replace(tmp, path)
+def sample_fields(sample) -> dict:
+    """The sample's fields every record of it repeats."""
+    return {"sample_id": sample.sample_id, "image_id": sample.image_id, "class_name": sample.class_name,
+            "label": sample.target.label, "prior": sample.target.prior, "score": sample.score, "box": sample.box,
+            "gt_box": sample.gt_box, "iou": sample.iou, "source": sample.source, "layer": sample.layer}
 
 
-def sample_meta(sample, digest: str, method: str) -> dict:
-    return {"settings_hash": digest, "sample_id": sample.sample_id, "method": method, "image_id": sample.image_id,
-            "class_name": sample.class_name, "label": sample.target.label, "prior": sample.target.prior,
-            "score": sample.score, "box": sample.box, "gt_box": sample.gt_box, "iou": sample.iou}
+class Context:
+    """What every image of a run shares: model, methods, protocol, store, settings."""
+
+    def __init__(self, model, args, method_names, store, settings, device):
+        self.model, self.args, self.method_names, self.store, self.device = model, args, method_names, store, device
+        self.settings = {"gamma": args.gamma, "lime_samples": args.lime_samples, "seed": args.seed,
+                         "shap_permutations": args.shap_permutations, "batch_size": args.batch_size}
+        self.methods = {m: registry.get(m, self.settings) for m in method_names}
+        self.superpixel_methods = {m for m, method in self.methods.items() if method.superpixel}
+        self.protocol = protocol_of(args)
+        self.settings_all = settings
+        self.passes_run = self.passes_skipped = 0
+
+    def rows(self, item) -> list[str]:
+        """The rows each sample of `item` needs: the methods, the references and the sample record."""
+        return self.method_names + ["random"] + (["mask"] if item.masks is not None else [])
 
 
-def warm_up(model, methods, item, segments, settings, device) -> None:
-    """One untimed run of the backward methods and one batch of forward passes, so that the timed
-    explanations do not pay for first-call costs (allocator, kernels, thread pools)."""
-    with torch.no_grad():
-        model(item.x.expand(settings["batch_size"], -1, -1, -1))
-    for m in methods:
-        if m not in explainers.SUPERPIXEL_METHODS:
-            timed(lambda: explainers.explain(m, model, item.x, [item.samples[0].target], segments, settings), device)
+def missing_rows(ctx: Context, item, done: set) -> dict:
+    """{sample_id: [rows without a record]} of the image ("sample" for the sample record)."""
+    out = {}
+    for s in item.samples:
+        rows = [m for m in ctx.rows(item) if ("explanation", s.sample_id, m) not in done]
+        if ("sample", s.sample_id, "") not in done:
+            rows.append("sample")
+        if rows:
+            out[s.sample_id] = rows
+    return out
 
 
-def process_image(model, item, method_names, done, out_dir, record_path, digest, settings, args, device) -> None:
-    """Explain and measure every missing (sample, method) of one image; records appended as each finishes."""
-    import perturb
-
+def process_image(ctx: Context, item, done: set, first_image: bool) -> None:
+    """Explain and measure every missing (sample, row) of one image; records appended as each finishes."""
+    model, args = ctx.model, ctx.args
+    missing = missing_rows(ctx, item, done)
     segments = perturb.segments_of(item.x, model.config, n=args.superpixels)
-    for method in method_names:
-        todo = [s for s in item.samples if (s.sample_id, method) not in done]
+    for s in item.samples:
+        if s.sample_id in missing and not ctx.store.load_arrays(s.sample_id):
+            ctx.store.save_arrays(s.sample_id, image=item.image, segments=segments.to(torch.int32),
+                                  box=torch.tensor(s.box), gt_box=torch.tensor(s.gt_box),
+                                  gt_mask=item.masks[s.gt_index] if item.masks is not None else torch.zeros(0),
+                                  rf=perturb.ssd_receptive_fields(model, [s.target], item.x.shape[2:], item.x.device)[0])
+    # every sample with a missing row is measured whole (so its passes and curves never depend on
+    # where a run was interrupted): heatmaps of rows already recorded come from the store
+    heatmaps, timing = {}, {}
+    for s in item.samples:
+        if s.sample_id in missing:
+            stored = ctx.store.load_arrays(s.sample_id)
+            heatmaps[s.sample_id] = {m: torch.as_tensor(stored[f"{run_store.HEATMAP}{m}"], device=item.x.device)
+                                     for m in ctx.method_names if m not in missing[s.sample_id]
+                                     and f"{run_store.HEATMAP}{m}" in stored}
+    for name, method in ctx.methods.items():
+        todo = [s for s in item.samples if s.sample_id in missing and name not in heatmaps[s.sample_id]]
         if not todo:
             continue
-        heatmaps, seconds = timed(lambda: explainers.explain(method, model, item.x, [s.target for s in todo],
-                                                              segments, settings), device)
-        for sample, heatmap in zip(todo, heatmaps):
-            result = measure(model, item, sample, heatmap, segments, method, args.steps, args.batch_size)
-            save_heatmap(out_dir, item, sample, segments, method, heatmap, digest)
-            records.append(record_path, {**sample_meta(sample, digest, method), **result,
-                                         "seconds": seconds / len(todo), "call_seconds": seconds,
-                                         "targets_in_call": len(todo)})
-    for sample in item.samples:
-        if (sample.sample_id, "random") not in done:
-            result = measure_random(model, item, sample, segments, args.seed, args.steps, args.batch_size)
-            records.append(record_path, {**sample_meta(sample, digest, "random"), **result})
+        maps, seconds = timed(lambda: method.explain(model, item.x, [s.target for s in todo], segments), ctx.device)
+        for s, h in zip(todo, maps):
+            heatmaps[s.sample_id][name] = h
+            ctx.store.save_arrays(s.sample_id, **{f"{run_store.HEATMAP}{name}": h})
+            timing[s.sample_id, name] = {"seconds": seconds / len(todo), "call_seconds": seconds,
+                                         "targets_in_call": len(todo)}
+    if first_image:
+        figure_variants(ctx, item, segments)
+    for s in item.samples:
+        if s.sample_id not in missing:
+            continue
+        rows = missing[s.sample_id]
+        bodies, sample_body = measure_sample(model, item, s, heatmaps[s.sample_id], segments,
+                                             ctx.superpixel_methods, ctx.protocol)
+        fields = sample_fields(s)
+        for row, body in bodies.items():
+            if row in rows:
+                label = registry.label(row, ctx.settings)
+                ctx.store.append({"kind": "explanation", **fields, "method": row, "label": label, **body,
+                                  **timing.get((s.sample_id, row), {})})
+        ctx.passes_run += sample_body["passes_run"]
+        ctx.passes_skipped += sample_body["passes_skipped"]
+        if "sample" in rows:
+            ctx.store.append({"kind": "sample", **fields, "method": "", **sample_body})
+
+
+def figure_variants(ctx: Context, item, segments) -> None:
+    """Figures 4 and 5: the first sample explained by LRP-ε/γ/z⁺ and DeepLIFT vanilla/γ/γ+♭, stored
+    as heatmaps of that sample (the figures only draw them)."""
+    s = item.samples[0]
+    have = ctx.store.load_arrays(s.sample_id)
+    for name in VARIANTS:
+        key = f"{run_store.HEATMAP}{name}"
+        if key not in have:
+            h = registry.get(name, ctx.settings).explain(ctx.model, item.x, [s.target], segments)[0]
+            ctx.store.save_arrays(s.sample_id, **{key: h})
+
+
+def warm_up(ctx: Context, item) -> None:
+    """One untimed run of every backward method and one batch of forward passes, so that the timed
+    explanations do not pay for first-call costs (allocator, kernels, thread pools)."""
+    with torch.no_grad():
+        ctx.model(item.x.expand(ctx.args.batch_size, -1, -1, -1))
+    for name, method in ctx.methods.items():
+        if not method.superpixel:
+            timed(lambda: method.explain(ctx.model, item.x, [item.samples[0].target]), ctx.device)
 
 
 def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
@@ -182,7 +290,7 @@ def barrier(world: int) -> None:
 
 def run(args):
     """The whole comparison; returns (model, device, rank) for the figures and the report."""
-    method_names = explainers.check_methods(args.methods.split(","))
+    method_names = registry.check_methods(_names(args.methods))
     check_args(args)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -194,18 +302,16 @@ def run(args):
     model = ssd.load(args.weights, device=device)
     for p in model.parameters():
         p.requires_grad_(False)
-    settings_all = settings_of(args, records.model_digest(model))
-    digest = records.settings_hash(settings_all)
+    settings = settings_of(args, run_store.model_digest(model))
+    digest = run_store.settings_hash(settings)
     images = load_images(args, log)
-
+    main_store = run_store.Store(out_dir, digest)
     if rank == 0:
-        (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
         if args.fresh:
-            for path in [out_dir / records.RECORDS, *out_dir.glob("samples.rank*.jsonl"),
-                         *(out_dir / "heatmaps").glob("*.npz")]:
-                path.unlink(missing_ok=True)
-        records.merge_parts(out_dir)     # parts left by an interrupted torchrun run
-        for name in OUTPUTS:     # stale tables must never pass for the result of this run
+            main_store.clear()
+        main_store.merge_parts()          # parts left by an interrupted torchrun run
+        for name in OUTPUTS:              # stale tables must never pass for the result of this run
             (out_dir / name).unlink(missing_ok=True)
     barrier(world)
 
@@ -219,103 +325,88 @@ def run(args):
         print(f"eval.compare: only {len(samples)} of {args.samples} samples found in {visited} images",
               file=log, flush=True)
 
-    done = records.load(out_dir, digest)
-    record_path = out_dir / records.RECORDS if world == 1 else records.part_path(out_dir, rank)
-    settings = {"gamma": args.gamma, "lime_samples": args.lime_samples, "seed": args.seed,
-                "shap_permutations": args.shap_permutations, "batch_size": args.batch_size}
+    ctx = Context(model, args, method_names, run_store.Store(out_dir, digest, None if world == 1 else rank),
+                  settings, device)
+    done = main_store.done()
     mine = [item for item in selected if item.index % world == rank]
     total = sum(len(item.samples) for item in mine)
-    already = sum(1 for item in mine for s in item.samples
-                  if all((s.sample_id, m) in done for m in method_names + ["random"]))
-    print(f"eval.compare[{rank}/{world}]: {total} samples on {device_name(device)}, {already} already done, "
-          f"methods {','.join(method_names)}, settings {digest}", file=log, flush=True)
-    warmed, start, finished, passes = False, time.perf_counter(), 0, PassCounter(model)
+    already = sum(1 for item in mine for s in item.samples if s.sample_id not in missing_rows(ctx, item, done))
+    print(f"eval.compare[{rank}/{world}]: {total} samples in {len(mine)} images on {device_name(device)}, "
+          f"{already} already done, methods {','.join(method_names)}, operators {args.operators}, "
+          f"settings {digest}", file=log, flush=True)
+    warmed, start, finished = False, time.perf_counter(), 0
     for item in mine:
-        missing = [s for s in item.samples
-                   if not all((s.sample_id, m) in done for m in method_names + ["random"])]
-        if missing and not warmed:
-            import perturb
-            warm_up(model, method_names, item, perturb.segments_of(item.x, model.config, n=args.superpixels),
-                    settings, device)
+        todo = missing_rows(ctx, item, done)
+        if not todo:
+            continue
+        if not warmed:
+            warm_up(ctx, item)
             warmed = True
-        if missing:
-            process_image(model, item, method_names, done, out_dir, record_path, digest, settings, args, device)
-            finished += len(missing)
-            elapsed = time.perf_counter() - start
-            left = total - already - finished
-            print(f"eval.compare[{rank}/{world}]: {already + finished}/{total} samples, "
-                  f"{finished / elapsed * 60:.2f} samples/min, ETA {format_seconds(elapsed / finished * left)}",
-                  file=log, flush=True)
-    passes.remove()
+        process_image(ctx, item, done, first_image=item.index == 0)
+        finished += len(todo)
+        elapsed = time.perf_counter() - start
+        left = total - already - finished
+        print(f"eval.compare[{rank}/{world}]: {already + finished}/{total} samples, "
+              f"{finished / elapsed * 60:.2f} samples/min, ETA {format_seconds(elapsed / finished * left)}; "
+              f"removal passes run {ctx.passes_run}, skipped {ctx.passes_skipped}", file=log, flush=True)
     if finished:
-        print(f"eval.compare[{rank}/{world}]: {finished} samples in {format_seconds(time.perf_counter() - start)}, "
-              f"{passes.images} forward passes of the model", file=log, flush=True)
+        print(f"eval.compare[{rank}/{world}]: {finished} samples in {format_seconds(time.perf_counter() - start)}",
+              file=log, flush=True)
     barrier(world)
     if rank == 0:
         if world > 1:
-            records.merge_parts(out_dir)
-        finish(out_dir, args, method_names, samples, settings_all, device, model)
+            main_store.merge_parts()
+        finish(out_dir, args, method_names, samples, settings, device, main_store, selected, model)
     barrier(world)
     if world > 1:
         dist.destroy_process_group()
     return model, device, rank
 
 
-def finish(out_dir: Path, args, method_names, samples, settings: dict, device, model) -> None:
-    """Tables (only when every record is there), then figures and report."""
-    digest = records.settings_hash(settings)
-    found = records.load(out_dir, digest)
-    ids = [s.sample_id for s in samples]
-    missing = [(i, m) for i in ids for m in method_names + ["random"] if (i, m) not in found]
+def finish(out_dir: Path, args, method_names, samples, settings: dict, device, store, selected, model) -> None:
+    """Tables (only when every record is there), then the variability data of figure 7."""
+    done = store.done()
+    ctx_rows = method_names + ["random"]
+    missing = [(s.sample_id, m) for item in selected for s in item.samples
+               for m in ctx_rows + (["mask"] if item.masks is not None else [])
+               if ("explanation", s.sample_id, m) not in done]
+    missing += [(s.sample_id, "sample") for s in samples if ("sample", s.sample_id, "") not in done]
     if missing:
         raise IncompleteRun(f"{len(missing)} records missing after the run (e.g. {missing[:3]}): no tables written")
-    position = {i: k for k, i in enumerate(ids)}
-    chosen = sorted((r for (i, m), r in found.items() if i in position and m in method_names + ["random"]),
-                    key=lambda r: (position[r["sample_id"]], r["method"]))
+    ids = [s.sample_id for s in samples]
     meta = {"complete": True, "samples": len(ids), "samples_requested": args.samples, "sample_ids": ids,
             "methods": method_names, "data": args.data if args.data == "synthetic" else f"coco ({args.coco_root})",
-            "weights": args.weights, "device_name": device_name(device), "settings_hash": digest,
+            "weights": args.weights, "device_name": device_name(device), "settings_hash": store.digest,
             "settings": settings}
-    tables.write(out_dir, tables.build(chosen, method_names, ids), tables.curves(chosen, method_names, ids), meta)
+    tables.write(out_dir, store.records(), ids, method_names, meta)
     print(f"eval.compare: wrote {out_dir / 'tables.md'}", file=sys.stderr, flush=True)
+    if args.fig7 != "none" and any(m in ("lime", "shap") for m in method_names):
+        from eval import variability
+        variability.write(out_dir, model, selected, args.fig7, device)
 
 
-def optional_module(name: str):
-    """eval.<name> if it exists, else None (a missing dependency inside it still raises)."""
-    try:
-        return importlib.import_module(f"eval.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"eval.{name}":
-            raise
-        return None
-
-
-def write_extras(out_dir: Path, model, device, figures_too: bool = True) -> None:
-    """Figures and the HTML report (eval.figures / eval.report), skipped only if not installed yet."""
-    figures = optional_module("figures") if figures_too else None
-    if figures is None:
-        print("eval.compare: figures skipped (" + ("eval.figures not available" if figures_too else "--no-figures")
-              + ")", file=sys.stderr)
-    else:
-        skipped = figures.write_figures(out_dir, model, device)
+def write_extras(out_dir: Path, figures_too: bool = True) -> None:
+    """Figures and the HTML report (eval.figures / eval.report), both drawn from the stored results."""
+    if figures_too:
+        from eval import figures
+        skipped = figures.write_figures(out_dir)
         if skipped:
             print(f"eval.compare: figures skipped: {', '.join(skipped)}", file=sys.stderr)
-    report = optional_module("report")
-    if report is None:
-        print("eval.compare: eval.report not available, report skipped", file=sys.stderr)
     else:
-        print(f"eval.compare: wrote {report.write_report(out_dir)}", file=sys.stderr)
+        print("eval.compare: figures skipped (--no-figures)", file=sys.stderr)
+    from eval import report
+    print(f"eval.compare: wrote {report.write_report(out_dir)}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        model, device, rank = run(args)
+        _, _, rank = run(args)
     except (ValueError, FileNotFoundError, IncompleteRun) as e:
         print(f"eval.compare: error: {e}", file=sys.stderr, flush=True)
         return 2
     if rank == 0:     # outside the handler above: an error in the figures keeps its traceback
-        write_extras(Path(args.out), model, device, figures_too=not args.no_figures)
+        write_extras(Path(args.out), figures_too=not args.no_figures)
     return 0
 
 

@@ -1,4 +1,8 @@
-"""Faithfulness by localization (paper section 4.2.2, table 3)."""
+"""Faithfulness by localization (paper section 4.2.2, table 3; higher is better, against its null).
+
+A target's relevance can only lie in its receptive field, so even a map that spreads relevance
+uniformly over that field puts a share |field ∩ region| / |field| inside the region
+(`localization_null`); `localization − localization_null` is what the method adds to that."""
 import math
 
 import torch
@@ -16,6 +20,24 @@ def box_mask(box, shape, device=None) -> torch.Tensor:
     return ((cy >= y1) & (cy <= y2))[:, None] & ((cx >= x1) & (cx <= x2))[None, :]
 
 
+def region_mask(region, shape, device=None) -> torch.Tensor:
+    """A box (x1, y1, x2, y2) or a bool mask [H,W] as a bool mask [H,W]."""
+    if isinstance(region, torch.Tensor) and region.dim() == 2:
+        if tuple(region.shape) != tuple(shape):
+            raise ValueError(f"mask of shape {tuple(region.shape)} does not match the heatmap {tuple(shape)}")
+        return region.to(device=device, dtype=torch.bool)
+    if len(region) != 4:
+        raise ValueError(f"region must be a box (x1, y1, x2, y2) or an [H,W] mask, got {region!r}")
+    return box_mask(region, shape, device)
+
+
+def localization_null(field: torch.Tensor, region) -> float:
+    """The localization of a heatmap uniform over the bool receptive field [H,W]: |field ∩ region| / |field|."""
+    mask = region_mask(region, field.shape, field.device)
+    size = int(field.sum())
+    return float((field & mask).sum()) / size if size else math.nan
+
+
 def localization(heatmap: torch.Tensor, region) -> float:
     """Share of the positive relevance that lies inside a region (table 3):
 
@@ -25,14 +47,7 @@ def localization(heatmap: torch.Tensor, region) -> float:
     boolean mask [H,W] (the ground-truth object mask of the synthetic data). NaN when the heatmap has
     no positive relevance at all (the share is undefined; tables count such samples separately).
     """
-    if isinstance(region, torch.Tensor) and region.dim() == 2:
-        if region.shape != heatmap.shape:
-            raise ValueError(f"mask of shape {tuple(region.shape)} does not match the heatmap {tuple(heatmap.shape)}")
-        mask = region.to(device=heatmap.device, dtype=torch.bool)
-    else:
-        if len(region) != 4:
-            raise ValueError(f"region must be a box (x1, y1, x2, y2) or an [H,W] mask, got {region!r}")
-        mask = box_mask(region, heatmap.shape, heatmap.device)
+    mask = region_mask(region, heatmap.shape, heatmap.device)
     positive = heatmap.detach().clamp(min=0).double()
     total = positive.sum()
     if total <= 0:

@@ -1,67 +1,202 @@
-"""The measurements of one explained detection: every metric of section 4, pixel-wise and grouped
-into the image's SLIC superpixels, and the random flipping baseline."""
+"""Everything measured for one explained detection, from its heatmaps: the record of each method.
+
+For a sample (one target of one image) and its heatmaps {method: [H,W]} this computes, sharing one
+set of model passes (eval.curves.RemovalCurves, no input evaluated twice):
+
+- faithfulness: MoRF and LeRF removal curves with every operator of the run (default `true`) and
+  unit ("superpixels", optionally "pixels"), their normalised log-grid areas and the gap (eval.curves);
+- the paper's pixel flipping: `grey` MoRF, unnormalised probability, AUC over the fraction 0…1
+  (table 2), pixel-wise (LRP, DeepLIFT) and grouped into superpixels (all);
+- entropy (eq. 4.1, table 1; it counts the distinct values, i.e. mostly the receptive field's size)
+  and the binned entropy (table 1b), localization in the box (table 3) and in the ground-truth mask
+  (table 3b) with its gain over the receptive-field-uniform null, relevance outside the receptive
+  field; pixel-wise and grouped into superpixels where that applies;
+- references: "random" (the mean of `random_orders` random orders) and "mask" (the ground-truth
+  object mask as a heatmap, synthetic data), curves only;
+- operator fidelity: the target's probability after removing each object of the image with each
+  operator, beside its probability after true removal (eval.removal).
+
+The score is the target's softmax probability at its prior, computed on the window and blocks the
+target can see (perturb.WindowedScore: exact, and much cheaper for conv4_3 targets).
+"""
 import zlib
+from dataclasses import dataclass
 
 import torch
 
-import ssd
-from eval import methods as explainers
-from eval.metrics import auc, entropy, group, localization, pixel_flipping, random_heatmap
+import perturb
+from eval import curves
+from eval.curves import LOG_GRID, RemovalCurves, linear_auc, log_auc, normalised
+from eval.entropy import entropy
+from eval.localization import localization, localization_null
+from eval.outside_rf import outside_rf
+from eval.removal import OPERATORS, operators as make_operators
+from eval.superpixels import group
 
-RANDOM_SEEDS = 5
+
+@dataclass(frozen=True)
+class Protocol:
+    """What is measured for every sample.
+
+    operators: removal operators of the faithfulness curves; units: "superpixels" and/or "pixels";
+    flip_fractions: the grid of the paper's pixel flipping ((0,) + LOG_GRID, or 101 linear steps);
+    fidelity_operators: the operators compared against true removal (needs the synthetic scene);
+    random_orders: random orders averaged in the "random" row; seed: of the random orders and ties."""
+
+    operators: tuple = ("true",)
+    units: tuple = ("superpixels",)
+    flip_fractions: tuple = (0.0,) + LOG_GRID
+    fidelity_operators: tuple = ("grey", "blur", "inpaint")
+    random_orders: int = 3
+    seed: int = 0
+    batch_size: int = 8
+
+    def curve_fractions(self) -> tuple:
+        """The faithfulness grid with 0 in front (s_0); LOG_GRID ends at 1 (s_all)."""
+        return (0.0,) + LOG_GRID
+
+
+def _seed(seed: int, sample_id: str, what: str) -> int:
+    return zlib.crc32(f"{seed}:{sample_id}:{what}".encode())
 
 
 def score_function(model, target):
-    """x [B,3,H,W] -> [B]: the target's softmax probability at its prior (what pixel flipping measures)."""
-    def f(x):
-        logits, _ = model(x)
-        return ssd.score(logits, [target], kind="probability")[:, 0]
-    return f
+    """x [B,3,H,W] -> [B]: the target's softmax probability at its prior (windowed, exact)."""
+    f = perturb.WindowedScore(model, [target], kind="probability")
+    return lambda x: f(x)[:, 0]
 
 
-def measure(model, item, sample, heatmap, segments, method: str, steps: int, batch_size: int) -> dict:
-    """Metrics and flipping curves of one heatmap [H,W] of `sample` (an eval.samples.Sample of `item`).
+def measure_sample(model, item, sample, heatmaps: dict, segments: torch.Tensor, superpixel_methods,
+                   protocol: Protocol) -> tuple[dict, dict]:
+    """Records of one sample: ({method: record body}, sample record body).
 
-    Returns {"metrics": {metric: {mode: value}}, "curves": {mode: [steps+1]}} with metrics entropy
-    (eq. 4.1), entropy_binned (256 bins), auc (table 2), localization_box and localization_mask
-    (table 3; None/NaN without positive relevance), modes "pixels" (the heatmap as it is) and
-    "superpixels" (grouped into `segments` [H,W]). LIME and SHAP heatmaps are superpixel maps
-    already: they get the "superpixels" mode only.
-    """
-    native = method in explainers.SUPERPIXEL_METHODS
-    maps = {"superpixels": heatmap if native else group(heatmap, segments)}
-    if not native:
+    heatmaps {method: [H,W]} (any subset of the run's methods); superpixel_methods: the names whose
+    maps are painted from superpixels (LIME, SHAP: no pixel-wise paper metrics). The references
+    "random" and (given a mask) "mask" get rows too; the sample record holds the operator fidelity,
+    the passes run and skipped, the ends s_0 / s_all of every operator and the localization nulls."""
+    x = item.x
+    H, W = x.shape[2:]
+    field = perturb.ssd_receptive_fields(model, [sample.target], (H, W), x.device)[0]
+    mask = item.masks[sample.gt_index] if item.masks is not None else None
+    background = item.without() if item.scene is not None else None
+    names = set(protocol.operators) | {"grey"} | (set(protocol.fidelity_operators) - {"true"})
+    if "true" in names and background is None:
+        raise ValueError("the true removal operator needs the synthetic data (use --operators grey,blur,inpaint)")
+    ops = make_operators(sorted(names), x, background)
+    score = score_function(model, sample.target)
+    rc = RemovalCurves(score, x, field, ops, protocol.batch_size)
+    ties = curves.tie_breaker(H * W, _seed(protocol.seed, sample.sample_id, "ties"), x.device)
+    segment_ties = curves.tie_breaker(int(segments.max()) + 1, _seed(protocol.seed, sample.sample_id, "segment ties"),
+                                      x.device)
+    grid, flip = protocol.curve_fractions(), protocol.flip_fractions
+
+    def request(heatmap, operator, unit, direction, fractions):
+        return rc.add_heatmap(operator, heatmap, direction, fractions, segments if unit == "superpixels" else None,
+                              ties, segment_ties)
+
+    # what each row asks for: {row: [heatmaps]} (random: several orders, averaged)
+    rows = {m: [h] for m, h in heatmaps.items()}
+    rows["random"] = [None] * protocol.random_orders
+    if mask is not None:
+        rows["mask"] = [mask.to(x.dtype)]
+    asked = {}
+    for row, maps in rows.items():
+        for k, h in enumerate(maps):
+            for unit in curves.UNITS:
+                h_unit = h if h is not None else curves.random_heatmap(
+                    (H, W), _seed(protocol.seed, sample.sample_id, f"random {k}"),
+                    segments if unit == "superpixels" else None, x.device)
+                if unit in protocol.units:
+                    for op in protocol.operators:
+                        for d in curves.DIRECTIONS:
+                            asked[row, k, "faith", op, unit, d] = request(h_unit, op, unit, d, grid)
+                if row != "mask" and (unit == "superpixels" or row not in superpixel_methods):
+                    asked[row, k, "flip", "grey", unit, "morf"] = request(h_unit, "grey", unit, "morf", flip)
+    for op in ops:           # every operator's two ends (s_0, s_all), needed to normalise
+        rc.add(op, torch.arange(H * W, device=x.device), torch.tensor([0, H * W], device=x.device))
+    rc.run()
+
+    bodies = {}
+    for row, maps in rows.items():
+        faith, flipping = {}, {}
+        for op in protocol.operators:
+            s0, s_all = rc.ends(op)
+            for unit in protocol.units:
+                entry = {}
+                for d in curves.DIRECTIONS:
+                    raw = [rc.curve(asked[row, k, "faith", op, unit, d]) for k in range(len(maps))]
+                    mean = [sum(v) / len(raw) for v in zip(*raw)]
+                    norm = normalised(mean, s0, s_all)
+                    entry[d] = None if norm is None else log_auc(norm[1:], grid[1:])
+                    entry[f"{d}_curve"] = norm
+                entry["gap"] = None if entry["morf"] is None else entry["lerf"] - entry["morf"]
+                faith.setdefault(op, {})[unit] = entry
+        for unit in curves.UNITS:
+            keys = [(row, k, "flip", "grey", unit, "morf") for k in range(len(maps))]
+            if keys[0] in asked:
+                raw = [rc.curve(asked[key]) for key in keys]
+                mean = [sum(v) / len(raw) for v in zip(*raw)]
+                flipping[unit] = {"auc": linear_auc(mean, flip), "curve": mean}
+        body = {"faithfulness": faith, "flipping": flipping}
+        if row in heatmaps:
+            body["metrics"] = heatmap_metrics(heatmaps[row], segments, field, sample.box, mask,
+                                              native_superpixels=row in superpixel_methods)
+        bodies[row] = body
+
+    fidelity, fidelity_passes = operator_fidelity(item, score, ops, protocol.fidelity_operators, sample.gt_index)
+    sample_body = {
+        "passes_run": rc.passes_run + fidelity_passes, "passes_skipped": rc.passes_skipped,
+        "ends": {op: dict(zip(("s0", "s_all"), rc.ends(op))) for op in ops},
+        "fidelity": fidelity, "field_pixels": int(field.sum()),
+        "localization_null": {"box": localization_null(field, sample.box),
+                              "mask": localization_null(field, mask) if mask is not None else None}}
+    return bodies, sample_body
+
+
+def heatmap_metrics(heatmap, segments, field, box, mask, native_superpixels: bool) -> dict:
+    """The paper's heatmap metrics of one map [H,W] per unit (a superpixel map: "superpixels" only),
+    plus the localization gain over the receptive-field-uniform null and the share outside the field."""
+    maps = {"superpixels": heatmap if native_superpixels else group(heatmap, segments)}
+    if not native_superpixels:
         maps["pixels"] = heatmap
-    f = score_function(model, sample.target)
-    mask = item.masks[sample.gt_index]
-    metrics = {"entropy": {}, "entropy_binned": {}, "auc": {}, "localization_box": {}, "localization_mask": {}}
-    curves = {}
-    for mode, h in maps.items():
-        metrics["entropy"][mode] = entropy(h)
-        metrics["entropy_binned"][mode] = entropy(h, bins=256)
-        metrics["localization_box"][mode] = localization(h, sample.box)
-        metrics["localization_mask"][mode] = localization(h, mask)
-        curve = pixel_flipping(f, item.x, heatmap, steps, segments if mode == "superpixels" else None,
-                               batch_size=batch_size)
-        curves[mode] = curve.tolist()
-        metrics["auc"][mode] = auc(curve)
-    return {"metrics": metrics, "curves": curves}
+    null_box = localization_null(field, box)
+    null_mask = localization_null(field, mask) if mask is not None else None
+    out = {"entropy": {}, "entropy_binned": {}, "localization_box": {}, "localization_mask": {},
+           "localization_box_gain": {}, "localization_mask_gain": {}}
+    for unit, h in maps.items():
+        out["entropy"][unit] = entropy(h)
+        out["entropy_binned"][unit] = entropy(h, bins=256)
+        out["localization_box"][unit] = localization(h, box)
+        out["localization_box_gain"][unit] = out["localization_box"][unit] - null_box
+        if mask is not None:
+            out["localization_mask"][unit] = localization(h, mask)
+            out["localization_mask_gain"][unit] = out["localization_mask"][unit] - null_mask
+    out["outside_rf"] = outside_rf(heatmap, field)
+    return out
 
 
-def measure_random(model, item, sample, segments, seed: int, steps: int, batch_size: int) -> dict:
-    """The random baseline of table 2: flipping curves of RANDOM_SEEDS random orders, averaged."""
-    f = score_function(model, sample.target)
-    shape = item.x.shape[-2:]
-    curves = {}
-    for mode in ("pixels", "superpixels"):
-        segs = segments if mode == "superpixels" else None
-        runs = [pixel_flipping(f, item.x, random_heatmap(shape, _seed(seed, sample.sample_id, k), segs,
-                                                        item.x.device), steps, segs, batch_size=batch_size)
-                for k in range(RANDOM_SEEDS)]
-        curves[mode] = torch.stack(runs).mean(0)
-    return {"metrics": {"auc": {m: auc(c) for m, c in curves.items()}},
-            "curves": {m: c.tolist() for m, c in curves.items()}}
+def operator_fidelity(item, score, ops: dict, names, own: int) -> tuple[list, int]:
+    """For every object g of the image: the target's probability after removing g's visible mask with
+    each operator in `names`, and after true removal (g rendered away, revealing what it hid).
+    Returns ([{"object": g, "own": g is the sample's object, "true": p, op: p, …}], passes run);
+    empty without the synthetic scene."""
+    if item.scene is None or item.masks is None or not names:
+        return [], 0
+    masks = item.masks
+    rows = [{"object": g, "own": g == own} for g in range(len(masks))]
+    passes = 0
+    with torch.no_grad():
+        truly = torch.cat([item.without([g]) for g in range(len(masks))])
+        for g, p in enumerate(score(truly).tolist()):
+            rows[g]["true"] = p
+        passes += len(masks)
+        for name in names:
+            if name == "true":
+                continue
+            for g, p in enumerate(score(ops[name](masks)).tolist()):
+                rows[g][name] = p
+            passes += len(masks)
+    return rows, passes
 
 
-def _seed(seed: int, sample_id: str, k: int) -> int:
-    return zlib.crc32(f"{seed}:{sample_id}:{k}".encode())
+__all__ = ["Protocol", "measure_sample", "heatmap_metrics", "operator_fidelity", "score_function", "OPERATORS"]

@@ -17,6 +17,7 @@ from torchvision.ops import box_iou
 import ssd
 
 SYNTHETIC_SEED = 20210913   # held-out seed of the synthetic evaluation images (never used for training)
+SOURCE_GROUPS = ("conv4_3", "fc7", "extras")
 
 
 @dataclass
@@ -32,12 +33,19 @@ class Sample:
     gt_box: list
     iou: float
     gt_index: int           # index of the matched object in the image's annotations
+    source: int = 0         # source layer of the prior (0 = conv4_3, 1 = fc7, 2… = the extras)
+
+    @property
+    def layer(self) -> str:
+        """The source layer's group for stratified tables: "conv4_3", "fc7" or "extras"."""
+        return SOURCE_GROUPS[min(self.source, 2)]
 
 
 @dataclass
 class ImageSamples:
     """An image with its selected samples: x [1,3,S,S] model input, image uint8 [S,S,3] (the input as
-    the detector sees it), masks bool [K,S,S] of the image's objects (or None)."""
+    the detector sees it), masks bool [K,S,S] of the image's objects (or None), and for the synthetic
+    data the `scene` that renders the image with objects truly removed (ssd.data.Scene, else None)."""
 
     image_id: int
     index: int              # position of the image in the selection order
@@ -45,18 +53,30 @@ class ImageSamples:
     image: np.ndarray
     masks: torch.Tensor | None
     samples: list = field(default_factory=list)
+    scene: object = None
+    config: object = None
+
+    def without(self, objects=None) -> torch.Tensor:
+        """Model input [1,3,S,S] of the image rendered without the given objects (indices into the
+        image's annotations; None: all of them): true removal, synthetic data only."""
+        if self.scene is None:
+            raise ValueError("true removal needs the synthetic data's scene (not available for this image)")
+        remove = range(len(self.scene.objects)) if objects is None else objects
+        return ssd.preprocess(self.scene.render(remove=remove), self.config, device=self.x.device)
 
 
 def synthetic_images(seed: int = SYNTHETIC_SEED, limit: int = 1000, size: int = 512) -> Iterator[tuple]:
-    """(image id, uint8 [H,W,3], boxes float [K,4] x1,y1,x2,y2 in pixels, class names [K], masks bool [K,H,W])
-    of the synthetic shapes images 0, 1, … (ids index + 1, as ssd.data.generate writes them)."""
-    from ssd.data import SHAPES, make_image
+    """(image id, uint8 [H,W,3], boxes float [K,4] x1,y1,x2,y2 in pixels, class names [K], masks bool [K,H,W],
+    scene) of the synthetic shapes images 0, 1, … (ids index + 1, as ssd.data.generate writes them)."""
+    from ssd.data import SHAPES
+    from ssd.data.synthetic import make_scene
 
     for index in range(limit):
-        image, objects = make_image(seed, index, size)
+        scene = make_scene(seed, index, size)
+        image, objects = scene.render(), scene.objects
         masks = np.stack([o.mask for o in objects]) if objects else np.zeros((0, size, size), bool)
         boxes = np.array([_tight_box(m) for m in masks], dtype=np.float32).reshape(-1, 4)
-        yield index + 1, image, boxes, [SHAPES[o.category_id - 1] for o in objects], masks
+        yield index + 1, image, boxes, [SHAPES[o.category_id - 1] for o in objects], masks, scene
 
 
 def _tight_box(mask: np.ndarray) -> tuple:
@@ -107,7 +127,7 @@ def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5,
     cfg = model.config
     index_of = {name: i for i, name in enumerate(cfg.class_names)}
     selected, found, visited = [], 0, 0
-    for image_id, image, boxes, names, masks in images:
+    for image_id, image, boxes, names, masks, *scene in images:
         visited += 1
         h, w = image.shape[:2]
         x = ssd.preprocess(image, cfg, device=device)
@@ -121,15 +141,17 @@ def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5,
         matches = match(dets, gt_boxes, gt_labels, score_threshold, iou_threshold)
         if not matches:
             continue
-        m = torch.as_tensor(np.asarray(masks)[known], device=device)
+        m = torch.as_tensor(np.asarray(masks), device=device)             # every object, known class or not
         if m.shape[-2:] != (cfg.size, cfg.size):
             m = F.interpolate(m[:, None].float(), size=(cfg.size, cfg.size), mode="nearest")[:, 0] > 0.5
-        item = ImageSamples(int(image_id), len(selected), x, ssd.to_image(x[0], cfg), m.bool())
+        item = ImageSamples(int(image_id), len(selected), x, ssd.to_image(x[0], cfg), m.bool(),
+                            scene=scene[0] if scene else None, config=cfg)
         for d, g, iou in matches[:n - found]:
+            target = ssd.Target(int(dets.priors[d]), int(dets.labels[d]))
             item.samples.append(Sample(
-                f"{image_id}-{d}", int(image_id), ssd.Target(int(dets.priors[d]), int(dets.labels[d])),
-                cfg.class_names[int(dets.labels[d])], float(dets.scores[d]), dets.boxes[d].tolist(),
-                gt_boxes[g].tolist(), iou, g))
+                f"{image_id}-{d}", int(image_id), target, cfg.class_names[int(dets.labels[d])],
+                float(dets.scores[d]), dets.boxes[d].tolist(), gt_boxes[g].tolist(), iou, known[g],
+                ssd.prior_location(cfg, target.prior)[0]))
         found += len(item.samples)
         selected.append(item)
         if found >= n:

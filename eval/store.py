@@ -268,3 +268,9 @@ def write_json(path, data) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(clean(data), indent=1, allow_nan=False, ensure_ascii=False))
     os.replace(tmp, path)
+
+
+def open_run(out_dir) -> "Store | None":
+    """The store of a finished run in out_dir (settings hash from its tables.json), or None."""
+    digest = read_json(Path(out_dir) / "tables.json").get("settings_hash")
+    return Store(out_dir, digest) if digest else None

@@ -1,31 +1,50 @@
-"""Tables 1–4 of the paper (and the curves of figures 10–11) from the per-sample records.
+"""The tables of a run, from its records only (eval.store): the new faithfulness tables first, then
+the paper's tables 1–4 as the reproduction.
 
-Every cell is mean ± standard error over the samples (se = sample standard deviation / √n), with n.
-LRP and DeepLIFT are measured pixel-wise and grouped into the SLIC superpixels of LIME and SHAP;
-LIME and SHAP heatmaps are superpixel maps, so they appear in the "superpixels" column only.
-The paper's values (COCO, full SSD512, NVIDIA Titan V) are printed beside ours for reference.
+Every cell is a mean with a 95 % cluster-bootstrap interval over images and its n (eval.stats):
+{"mean", "ci95": [lo, hi], "n", "n_images", "undefined"}. A difference between two methods is
+claimed only from the paired table, when the interval of the per-sample difference excludes 0.
+
+tables.json holds, beside the run's settings:
+- "faithfulness": {operator: {unit: {method: {"morf": C, "lerf": C, "gap": C}}}} (methods with
+  "random" and, on synthetic data, "mask"); "by_layer": the gap per source layer;
+- "paired": [{"metric", "operator", "unit", "a", "b", "mean_diff", "ci95", "n", "n_images",
+  "excludes_zero", "better"}], "better" naming the winner when the interval excludes 0;
+- "operator_fidelity": {operator: {"mean_abs_diff": C, "rank_corr": C, "mean_abs_diff_own": C}};
+- "outside_rf": {method: C}; "n_samples", "n_images", "passes_run", "passes_skipped";
+- "tables": the paper's tables 1, 1b, 2, 3, 3b (+ gains over the receptive-field null) and 4.
 """
-import json
-import math
+import itertools
 from pathlib import Path
 
+import numpy as np
+
+from eval import stats
+from eval.curves import LOG_GRID
+from eval.samples import SOURCE_GROUPS
+from eval.store import write_json
+
+HIGHER_IS_BETTER = {"morf": False, "lerf": True, "gap": True, "outside_rf": False,
+                    "localization_mask_gain": True, "localization_box_gain": True}
 MODES = ("pixels", "superpixels")
 PAPER_SETTING = "paper: COCO / SSD512 / Titan V"
 
 # name: (metric key in the records, title, scale, decimals, unit)
-TABLES = {
-    "table1": ("entropy", "Table 1: Shannon entropy of the heatmaps (eq. 4.1, bits)", 1.0, 2, ""),
-    "table1b": ("entropy_binned", "Table 1b: entropy of the heatmaps in 256 bins of R/max|R| (noise-robust)",
-                1.0, 2, ""),
-    "table2": ("auc", "Table 2: area under the pixel-flipping curve (probability over flipped fraction 0…1; "
-               "lower is better; the paper's values exceed 1, so its axis differs: compare orders, not values)",
-               1.0, 3, ""),
+PAPER_TABLES = {
+    "table1": ("entropy", "Table 1: Shannon entropy of the heatmaps (eq. 4.1, bits) — it counts distinct values, "
+               "so it mostly measures how many pixels (superpixels) the receptive field covers", 1.0, 2, ""),
+    "table1b": ("entropy_binned", "Table 1b: entropy in 256 bins of R/max|R| (noise-robust)", 1.0, 2, ""),
+    "table2": ("flipping", "Table 2: area under the grey pixel-flipping curve (probability over the flipped "
+               "fraction 0…1; lower is better; the paper's values exceed 1, so its axis differs)", 1.0, 3, ""),
     "table3": ("localization_box", "Table 3: share of positive relevance inside the predicted box", 100.0, 1, " %"),
+    "table3_gain": ("localization_box_gain", "Table 3, gain: the share in the box minus that of a heatmap "
+                    "uniform over the receptive field (higher is better)", 100.0, 1, " pp"),
     "table3b": ("localization_mask", "Table 3b: share of positive relevance inside the ground-truth object mask",
                 100.0, 1, " %"),
+    "table3b_gain": ("localization_mask_gain", "Table 3b, gain: the share in the mask minus that of a heatmap "
+                     "uniform over the receptive field (higher is better)", 100.0, 1, " pp"),
     "table4": ("milliseconds", "Table 4: run time per explanation (ms, wall clock after warm-up)", 1.0, 1, ""),
 }
-
 PAPER = {
     "table1": {"lrp": ("11.2 ± 0.5", "6.67 ± 0.25"), "deeplift": ("12.4 ± 0.5", "6.28 ± 0.21"),
                "lime": ("", "7.81 ± 0.03"), "shap": ("", "6.30 ± 0.21")},
@@ -38,97 +57,270 @@ PAPER = {
 }
 
 
-def mean_se(values) -> dict:
-    """{"mean", "se", "n"} of the finite values (se None for n < 2; mean None for n = 0)."""
-    v = [float(x) for x in values if x is not None and math.isfinite(x)]
-    n = len(v)
-    if n == 0:
-        return {"mean": None, "se": None, "n": 0}
-    mean = sum(v) / n
-    se = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1) / n) if n > 1 else None
-    return {"mean": mean, "se": se, "n": n}
+def _get(record, *path):
+    for p in path:
+        if not isinstance(record, dict) or record.get(p) is None:
+            return None
+        record = record[p]
+    return record
 
 
-def build(records: list[dict], methods, samples: list[str]) -> dict:
-    """Tables {name: {"title", "columns", "rows": {method: {column: mean_se}}, "paper": …}} from the
-    records of `samples` (ids) for `methods` (+ "random" in table 2)."""
-    wanted = set(samples)
-    by_method = {}
-    for r in records:
-        if r["sample_id"] in wanted:
-            by_method.setdefault(r["method"], []).append(r)
+class Records:
+    """The records of the chosen samples, by kind and method, with each sample's image for clustering."""
+
+    def __init__(self, records: list[dict], sample_ids, methods):
+        wanted = set(sample_ids)
+        self.ids = list(sample_ids)
+        self.methods = list(methods)
+        self.rows = {}
+        self.samples = {}
+        self.image_of = {}
+        for r in records:
+            if r["sample_id"] not in wanted:
+                continue
+            self.image_of[r["sample_id"]] = r["image_id"]
+            if r.get("kind") == "explanation":
+                self.rows.setdefault(r["method"], {})[r["sample_id"]] = r
+            elif r.get("kind") == "sample":
+                self.samples[r["sample_id"]] = r
+        self.references = [m for m in ("random", "mask") if m in self.rows]
+
+    def values(self, method: str, *path) -> dict:
+        """{sample_id: value} of one method (None where missing)."""
+        return {sid: _get(r, *path) for sid, r in self.rows.get(method, {}).items()}
+
+    def cell(self, values: dict, scale: float = 1.0) -> dict:
+        ids = list(values)
+        return stats.cluster_bootstrap([None if values[s] is None else scale * values[s] for s in ids],
+                                       [self.image_of[s] for s in ids])
+
+
+def faithfulness(rec: Records, operators, units) -> dict:
+    out = {}
+    for op in operators:
+        for unit in units:
+            for m in rec.methods + rec.references:
+                out.setdefault(op, {}).setdefault(unit, {})[m] = {
+                    key: rec.cell(rec.values(m, "faithfulness", op, unit, key)) for key in ("morf", "lerf", "gap")}
+    return out
+
+
+def by_layer(rec: Records, operators, units) -> dict:
+    out = {}
+    for op in operators:
+        for unit in units:
+            for layer in SOURCE_GROUPS:
+                ids = [s for s in rec.ids if rec.samples.get(s, {}).get("layer") == layer]
+                if not ids:
+                    continue
+                for m in rec.methods + rec.references:
+                    values = rec.values(m, "faithfulness", op, unit, "gap")
+                    out.setdefault(op, {}).setdefault(unit, {}).setdefault(layer, {})[m] = rec.cell(
+                        {s: values.get(s) for s in ids})
+    return out
+
+
+def paired(rec: Records, operators, units) -> list[dict]:
+    """Every pair of rows (methods and references) on every headline metric."""
+    rows = rec.methods + rec.references
+    metrics = [(key, op, unit, ("faithfulness", op, unit, key)) for op in operators for unit in units
+               for key in ("gap", "morf", "lerf")]
+    metrics += [("outside_rf", None, None, ("metrics", "outside_rf")),
+                ("localization_mask_gain", None, "superpixels", ("metrics", "localization_mask_gain", "superpixels"))]
+    out = []
+    for metric, op, unit, path in metrics:
+        for a, b in itertools.combinations(rows, 2):
+            va, vb = rec.values(a, *path), rec.values(b, *path)
+            if not any(v is not None for v in va.values()) or not any(v is not None for v in vb.values()):
+                continue
+            d = stats.paired_difference(va, vb, rec.image_of)
+            better = None
+            if d["excludes_zero"]:
+                a_higher = d["mean_diff"] > 0
+                better = a if a_higher == HIGHER_IS_BETTER[metric] else b
+            out.append({"metric": metric, "operator": op, "unit": unit, "a": a, "b": b, **d, "better": better})
+    return out
+
+
+def operator_fidelity(rec: Records) -> dict:
+    """Per operator: |p_op − p_true| over (sample, object) pairs, its mean for the sample's own object,
+    and the rank correlation of p_op with p_true, all clustered by image."""
+    pairs = [(sid, row) for sid, r in rec.samples.items() for row in r.get("fidelity") or []]
+    if not pairs:
+        return {}
+    operators = sorted({k for _, row in pairs for k in row if k not in ("object", "own", "true")})
+    out = {}
+    for op in operators:
+        rows = [(sid, row) for sid, row in pairs if row.get(op) is not None and row.get("true") is not None]
+        clusters = [rec.image_of[sid] for sid, _ in rows]
+        diffs = [abs(row[op] - row["true"]) for _, row in rows]
+        own = [(abs(row[op] - row["true"]), rec.image_of[sid]) for sid, row in rows if row["own"]]
+        data = np.array([[row[op], row["true"]] for _, row in rows], dtype=np.float64).reshape(-1, 2)
+        out[op] = {"mean_abs_diff": stats.cluster_bootstrap(diffs, clusters),
+                   "mean_abs_diff_own": stats.cluster_bootstrap([d for d, _ in own], [c for _, c in own]),
+                   "rank_corr": stats.cluster_bootstrap_statistic(lambda d: stats.spearman(d[:, 0], d[:, 1]),
+                                                                  data, clusters)}
+    return out
+
+
+def paper_tables(rec: Records) -> dict:
     tables = {}
-    for name, (metric, title, scale, _, _) in TABLES.items():
-        rows_of = list(methods) + (["random"] if name == "table2" else [])
+    for name, (metric, title, scale, _, _) in PAPER_TABLES.items():
+        rows_of = rec.methods + (["random"] if name == "table2" and "random" in rec.rows else [])
         columns = ("time",) if name == "table4" else MODES
         rows = {}
         for m in rows_of:
-            rs = by_method.get(m, [])
             if name == "table4":
-                rows[m] = {"time": mean_se([1000.0 * r["seconds"] for r in rs])}
+                rows[m] = {"time": rec.cell(rec.values(m, "seconds"), 1000.0)}
                 continue
             rows[m] = {}
             for mode in MODES:
-                vals = [r["metrics"].get(metric, {}).get(mode) for r in rs]
-                if any(v is not None for v in vals) or any(mode in r["metrics"].get(metric, {}) for r in rs):
-                    cell = mean_se([v * scale if v is not None else None for v in vals])
-                    cell["undefined"] = sum(1 for v in vals if v is None)
-                    rows[m][mode] = cell
-        tables[name] = {"title": title, "columns": list(columns), "rows": rows,
-                        "paper": {m: dict(zip(columns, PAPER.get(name, {}).get(m, ()))) for m in rows_of
-                                  if m in PAPER.get(name, {})}}
+                path = ("flipping", mode, "auc") if metric == "flipping" else ("metrics", metric, mode)
+                values = rec.values(m, *path)
+                if any(v is not None for v in values.values()):
+                    rows[m][mode] = rec.cell(values, scale)
+        if any(rows.values()):
+            tables[name] = {"title": title, "columns": list(columns), "rows": rows,
+                            "paper": {m: dict(zip(columns, PAPER[name][m])) for m in rows_of if m in PAPER.get(name, {})}}
     return tables
 
 
-def curves(records: list[dict], methods, samples: list[str]) -> dict:
-    """Mean and standard error of the flipping curves per method and mode (figures 10–11)."""
-    wanted = set(samples)
-    out = {}
-    for m in list(methods) + ["random"]:
-        for mode in MODES:
-            cs = [r["curves"][mode] for r in records
-                  if r["method"] == m and r["sample_id"] in wanted and mode in r.get("curves", {})]
-            if not cs:
-                continue
-            points = [mean_se(column) for column in zip(*cs)]
-            out.setdefault(m, {})[mode] = {"mean": [p["mean"] for p in points], "se": [p["se"] for p in points],
-                                           "n": len(cs)}
-    steps = max((len(c["mean"]) for modes in out.values() for c in modes.values()), default=1) - 1
-    return {"fractions": [k / steps for k in range(steps + 1)] if steps > 0 else [0.0], "curves": out}
+def curve_bands(rec: Records, operators, units, fractions) -> dict:
+    """Mean and 95 % interval per grid point of the normalised MoRF/LeRF curves and of the paper's
+    flipping curves: {"grid", "flip_fractions", "faithfulness": {op: {unit: {method: {dir: band}}}},
+    "flipping": {unit: {method: band}}}, band = {"mean": [F], "lo": [F], "hi": [F], "n"}."""
+    def band(values: dict) -> dict | None:
+        ids = [s for s, v in values.items() if v is not None]
+        if not ids:
+            return None
+        columns = np.array([values[s] for s in ids], dtype=np.float64)
+        cells = [stats.cluster_bootstrap(columns[:, k], [rec.image_of[s] for s in ids], n_boot=500)
+                 for k in range(columns.shape[1])]
+        return {"mean": [c["mean"] for c in cells], "lo": [(c["ci95"] or [None, None])[0] for c in cells],
+                "hi": [(c["ci95"] or [None, None])[1] for c in cells], "n": len(ids)}
+    out = {"grid": [0.0] + list(LOG_GRID), "flip_fractions": list(fractions), "faithfulness": {}, "flipping": {}}
+    for op in operators:
+        for unit in units:
+            for m in rec.methods + rec.references:
+                for d in ("morf", "lerf"):
+                    b = band(rec.values(m, "faithfulness", op, unit, f"{d}_curve"))
+                    if b:
+                        out["faithfulness"].setdefault(op, {}).setdefault(unit, {}).setdefault(m, {})[d] = b
+    for unit in MODES:
+        for m in rec.methods + (["random"] if "random" in rec.rows else []):
+            b = band(rec.values(m, "flipping", unit, "curve"))
+            if b:
+                out["flipping"].setdefault(unit, {})[m] = b
+    return out
 
 
-def _cell(cell: dict | None, decimals: int, unit: str) -> str:
-    if not cell or cell["mean"] is None:
+def build(records: list[dict], sample_ids, methods, settings: dict) -> tuple[dict, dict]:
+    """(tables.json content without the run's meta, curves.json content)."""
+    rec = Records(records, sample_ids, methods)
+    operators, units = settings["operators"], settings["units"]
+    samples = list(rec.samples.values())
+    data = {"n_samples": len(rec.ids), "n_images": len(set(rec.image_of.values())),
+            "passes_run": sum(r.get("passes_run", 0) for r in samples),
+            "passes_skipped": sum(r.get("passes_skipped", 0) for r in samples),
+            "faithfulness": faithfulness(rec, operators, units), "by_layer": by_layer(rec, operators, units),
+            "paired": paired(rec, operators, units), "operator_fidelity": operator_fidelity(rec),
+            "outside_rf": {m: rec.cell(rec.values(m, "metrics", "outside_rf")) for m in rec.methods},
+            "tables": paper_tables(rec)}
+    return data, curve_bands(rec, operators, units, settings["flip_fractions"])
+
+
+# ---------------------------------------------------------------- text
+
+def fmt_cell(cell, decimals: int = 3, scale: float = 1.0, unit: str = "") -> str:
+    """'mean [lo, hi] (n=…)' of a cell, '—' when empty."""
+    if not cell or cell.get("mean", cell.get("mean_diff")) is None:
         return "—"
-    text = f"{cell['mean']:.{decimals}f}"
-    if cell["se"] is not None:
-        text += f" ± {cell['se']:.{decimals}f}"
-    text += f"{unit} (n={cell['n']})"
+    mean = cell.get("mean", cell.get("mean_diff")) * scale
+    text = f"{mean:.{decimals}f}{unit}"
+    if cell.get("ci95"):
+        lo, hi = (v * scale for v in cell["ci95"])
+        text += f" [{lo:.{decimals}f}, {hi:.{decimals}f}]"
+    text += f" (n={cell['n']}" + (f", {cell['n_images']} images" if cell.get("n_images") else "") + ")"
     return text + (f", {cell['undefined']} undefined" if cell.get("undefined") else "")
 
 
-def markdown(tables: dict, header: str = "") -> str:
-    """The tables in the paper's layout as Markdown, the paper's values in side columns."""
+def metric_name(entry: dict) -> str:
+    where = ", ".join(v for v in (entry["operator"], entry["unit"]) if v)
+    return f"{entry['metric']}" + (f" ({where})" if where else "")
+
+
+def claims(paired_rows: list[dict]) -> list[str]:
+    """The differences the intervals support, in words (the winner first)."""
+    out = []
+    for e in paired_rows:
+        if not e["better"]:
+            continue
+        winner, loser = (e["a"], e["b"]) if e["better"] == e["a"] else (e["b"], e["a"])
+        sign = 1 if winner == e["a"] else -1
+        lo, hi = (sign * v for v in e["ci95"])
+        lo, hi = min(lo, hi), max(lo, hi)
+        out.append(f"{winner} beats {loser} on {metric_name(e)}: difference {sign * e['mean_diff']:+.3f} "
+                   f"[{lo:+.3f}, {hi:+.3f}], n={e['n']} ({e['n_images']} images)")
+    return out
+
+
+def markdown(data: dict, header: str = "") -> str:
     lines = [header] if header else []
-    for name, (_, title, _, decimals, unit) in TABLES.items():
-        t = tables[name]
+    lines += ["", f"{data['n_samples']} samples from {data['n_images']} images; removal passes run "
+              f"{data['passes_run']}, skipped (input already evaluated) {data['passes_skipped']}. Cells: mean "
+              "[95 % interval, bootstrap over images] (n)."]
+    for op, by_unit in data["faithfulness"].items():
+        for unit, rows in by_unit.items():
+            lines += ["", f"### Faithfulness: removal by `{op}`, {unit} (MoRF ↓, LeRF ↑, gap = LeRF − MoRF ↑)", "",
+                      "| method | MoRF AUC ↓ | LeRF AUC ↑ | gap ↑ |", "|---|---|---|---|"]
+            lines += [f"| {m} | " + " | ".join(fmt_cell(c[k]) for k in ("morf", "lerf", "gap")) + " |"
+                      for m, c in rows.items()]
+    supported = claims(data["paired"])
+    lines += ["", "### Differences the intervals support (paired, per sample)", ""]
+    lines += [f"- {c}" for c in supported] or ["- none: no paired interval excludes 0"]
+    lines += ["", "### Paired differences a − b", "", "| metric | a | b | mean difference [95 %] (n) | excludes 0 |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {metric_name(e)} | {e['a']} | {e['b']} | {fmt_cell(e)} | {'yes: ' + e['better'] if e['better'] else 'no'} |"
+              for e in data["paired"]]
+    if data["operator_fidelity"]:
+        lines += ["", "### Operator fidelity: the target's probability after removing one object, against true removal",
+                  "", "| operator | mean abs. difference ↓ | … for the detection's own object ↓ | rank correlation ↑ |",
+                  "|---|---|---|---|"]
+        lines += [f"| {op} | {fmt_cell(c['mean_abs_diff'])} | {fmt_cell(c['mean_abs_diff_own'])} | {fmt_cell(c['rank_corr'])} |"
+                  for op, c in data["operator_fidelity"].items()]
+    lines += ["", "### Share of |relevance| outside the receptive field (↓; 0 is correct)", "", "| method | share |",
+              "|---|---|"]
+    lines += [f"| {m} | {fmt_cell(c)} |" for m, c in data["outside_rf"].items()]
+    for op, by_unit in data["by_layer"].items():
+        for unit, layers in by_unit.items():
+            methods = list(next(iter(layers.values())))
+            lines += ["", f"### Gap by source layer (`{op}`, {unit})", "", "| layer | " + " | ".join(methods) + " |",
+                      "|---" * (len(methods) + 1) + "|"]
+            lines += [f"| {layer} | " + " | ".join(fmt_cell(cells.get(m)) for m in methods) + " |"
+                      for layer, cells in layers.items()]
+    lines += ["", "## The paper's tables (reproduction)"]
+    for name, t in data["tables"].items():
+        _, _, scale, decimals, unit = PAPER_TABLES[name]
         cols = t["columns"]
         paper_cols = [f"{PAPER_SETTING}: {c}" for c in cols] if name in PAPER else []
         lines += ["", f"### {t['title']}", "", "| method | " + " | ".join(cols + paper_cols) + " |",
                   "|---" * (1 + len(cols) + len(paper_cols)) + "|"]
         for m, row in t["rows"].items():
             paper = t["paper"].get(m, {})
-            cells = [_cell(row.get(c), decimals, unit) for c in cols] + [paper.get(c) or "—" for c in cols if paper_cols]
+            cells = [fmt_cell(row.get(c), decimals, 1.0, unit) for c in cols]
+            cells += [paper.get(c) or "—" for c in cols] if paper_cols else []
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write(out_dir, tables: dict, curve_data: dict, meta: dict) -> None:
-    """tables.json (meta + tables), tables.md and curves.json in out_dir."""
+def write(out_dir, records: list[dict], sample_ids, methods, meta: dict) -> dict:
+    """tables.json (meta + tables), tables.md and curves.json in out_dir; returns the tables."""
     out_dir = Path(out_dir)
-    (out_dir / "curves.json").write_text(json.dumps(curve_data, indent=1))
+    data, bands = build(records, sample_ids, methods, meta["settings"])
+    write_json(out_dir / "curves.json", bands)
     header = (f"# Comparison of LRP, DeepLIFT, LIME and SHAP\n\n"
               f"{meta['samples']} samples; data: {meta['data']}; model: {meta['weights']}; "
               f"device: {meta['device_name']}; settings hash {meta['settings_hash']}.")
-    (out_dir / "tables.md").write_text(markdown(tables, header))
-    (out_dir / "tables.json").write_text(json.dumps({**meta, "tables": tables}, indent=1))
+    (out_dir / "tables.md").write_text(markdown(data, header))
+    write_json(out_dir / "tables.json", {**meta, **data})
+    return data

@@ -57,7 +57,8 @@ def test_select_is_deterministic_and_stops_at_n(tmp_path):
 
 
 def test_synthetic_boxes_are_tight_bounds_of_masks():
-    _, image, boxes, names, masks = next(synthetic_images(limit=1))
+    _, image, boxes, names, masks, scene = next(synthetic_images(limit=1))
+    assert (scene.render() == image).all()
     assert image.shape == (512, 512, 3) and len(boxes) == len(names) == len(masks) >= 1
     for box, m in zip(boxes, masks):
         rows, cols = np.nonzero(m)

@@ -1,0 +1,67 @@
+"""Tables from hand-made records: intervals clustered by image, paired claims, operator fidelity."""
+import numpy as np
+import pytest
+
+from eval import stats, tables
+
+SETTINGS = {"operators": ["true"], "units": ["superpixels"], "flip_fractions": [0.0, 0.5, 1.0]}
+
+
+def _records(n_images=6, per_image=3, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_images):
+        for j in range(per_image):
+            sid = f"{i}-{j}"
+            base = rng.normal(0.2, 0.05)
+            for method, shift in (("good", 0.3), ("bad", 0.0), ("random", 0.0)):
+                gap = base + shift + rng.normal(0, 0.01)
+                out.append({"kind": "explanation", "sample_id": sid, "image_id": i, "method": method,
+                            "seconds": 0.1, "faithfulness": {"true": {"superpixels": {
+                                "morf": 0.5 - gap / 2, "lerf": 0.5 + gap / 2, "gap": gap,
+                                "morf_curve": [1.0, 0.5, 0.0], "lerf_curve": [1.0, 0.9, 0.0]}}},
+                            "flipping": {"superpixels": {"auc": 0.3, "curve": [1.0, 0.2, 0.0]}},
+                            "metrics": {"outside_rf": 0.0 if method != "bad" else 0.2,
+                                        "entropy": {"superpixels": 3.0}}})
+            fidelity = [{"object": g, "own": g == 0, "true": t, "grey": t + 0.1, "blur": 1 - t}
+                        for g, t in enumerate(rng.uniform(0, 0.8, size=3))]
+            out.append({"kind": "sample", "sample_id": sid, "image_id": i, "method": "", "layer": "conv4_3",
+                        "fidelity": fidelity, "passes_run": 10, "passes_skipped": 5})
+    return out
+
+
+def test_cells_are_cluster_bootstrap_means_and_paired_claims_follow_the_direction():
+    recs = _records()
+    ids = sorted({r["sample_id"] for r in recs})
+    data, bands = tables.build(recs, ids, ["good", "bad"], SETTINGS)
+    assert data["n_samples"] == 18 and data["n_images"] == 6 and data["passes_run"] == 180
+    gaps = {r["sample_id"]: r["faithfulness"]["true"]["superpixels"]["gap"] for r in recs if r.get("method") == "good"}
+    expected = stats.cluster_bootstrap([gaps[s] for s in ids], [s.split("-")[0] for s in ids])
+    assert data["faithfulness"]["true"]["superpixels"]["good"]["gap"] == expected
+    by_key = {(e["metric"], e["a"], e["b"]): e for e in data["paired"]}
+    assert by_key["gap", "good", "bad"]["better"] == "good" and by_key["gap", "good", "bad"]["mean_diff"] > 0.25
+    assert by_key["morf", "good", "bad"]["better"] == "good"          # lower MoRF is better: still "good"
+    assert by_key["outside_rf", "good", "bad"]["better"] == "good"    # lower share outside is better
+    assert by_key["gap", "bad", "random"]["better"] is None           # same distribution: no claim
+    words = tables.claims(data["paired"])
+    assert any(w.startswith("good beats bad on gap (true, superpixels): difference +0.") for w in words)
+    assert not any("bad beats" in w for w in words)
+    assert bands["faithfulness"]["true"]["superpixels"]["good"]["morf"]["mean"] == [1.0, 0.5, 0.0]
+
+
+def test_operator_fidelity_against_true_removal():
+    recs = _records()
+    ids = sorted({r["sample_id"] for r in recs})
+    fidelity = tables.build(recs, ids, ["good", "bad"], SETTINGS)[0]["operator_fidelity"]
+    assert fidelity["grey"]["mean_abs_diff"]["mean"] == pytest.approx(0.1)       # a constant offset
+    assert fidelity["grey"]["rank_corr"]["mean"] == pytest.approx(1.0)           # but the same order
+    assert fidelity["blur"]["rank_corr"]["mean"] == pytest.approx(-1.0)          # the reverse order
+    assert fidelity["grey"]["mean_abs_diff_own"]["n"] == 18
+
+
+def test_markdown_puts_the_new_tables_before_the_paper_tables():
+    recs = _records()
+    ids = sorted({r["sample_id"] for r in recs})
+    data, _ = tables.build(recs, ids, ["good", "bad"], SETTINGS)
+    md = tables.markdown(data)
+    assert md.index("Faithfulness") < md.index("Differences the intervals support") < md.index("paper's tables")
