@@ -85,6 +85,8 @@ def test_coco_files_store_the_tag_beside_the_object(tmp_path):
     with open(path) as f:
         info = json.load(f)["info"]
     assert info["variant"] == "hans-other" and CUE_CATEGORY not in info["tagged_categories"]
+    from ssd.evaluate import _existing
+    assert _existing(tmp_path, "val2017", SEED, 3) is None      # never mistaken for the plain set
     coco = COCO(path)
     for i in range(3):
         _, objects = make_image(SEED, i, variant="hans-other")
