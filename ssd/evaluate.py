@@ -74,13 +74,14 @@ def coco_eval(data: CocoDataset, results: list, image_ids: list) -> np.ndarray:
 
 
 def _existing(root, split, seed, images):
-    """The synthetic set already written to root with this seed and size, or None."""
+    """The plain synthetic set already written to root with this seed and size, or None."""
     try:
         data = CocoDataset(root, split)
     except (FileNotFoundError, ValueError):
         return None
     info = data.coco.dataset.get("info", {})
-    return data if (info.get("seed"), info.get("images")) == (seed, images) else None
+    same = (info.get("seed"), info.get("images"), info.get("variant", "plain")) == (seed, images, "plain")
+    return data if same else None
 
 
 def main(argv=None) -> np.ndarray:

@@ -3,6 +3,7 @@
     python -m ssd.train --run RUN_DIR [--data synthetic --seed 1] [--export ssd/shapes.pt]
     python -m ssd.train --run RUN_DIR --data COCO_ROOT [--generate N]   # pre-generated / other data
     python -m ssd.train --run RUN_DIR --export-only ssd/shapes.pt
+    python -m ssd.train --run RUN_DIR --variant hans --init shapes --lr 1e-4   # fine-tune a model
 
 Loss: `ssd.loss` (matching at IoU 0.5, smooth-L1, CE with 3:1 hard negatives). The body is trained
 with BatchNorm after every convolution (`ssd.bn_fold`), folded into the convolutions on export.
@@ -11,6 +12,13 @@ RUN_DIR receives train.log, last.pt (full training state) and model.pt (the fold
 moving average of the weights, in our checkpoint layout, loadable by `ssd.load`); rerunning the
 same command resumes from last.pt. Sample k of the run (image and augmentation) is determined by
 (seed, k), so a resumed run sees the same data as an uninterrupted one.
+
+Fine-tuning (`--init MODEL`) starts from a shipped model, which is BatchNorm-folded, and trains that
+plain `ssd.SSD` as it is, without BatchNorm. This continues from exactly the function that was
+shipped; re-inserting BatchNorm would change it, since in training mode BatchNorm normalises by the
+statistics of each batch, not by the running ones that were folded in. With a small learning rate
+the folded network stays as well conditioned as it was, and Adam's per-parameter step size makes the
+scale of the folded weights matter little. The export is the averaged plain model itself.
 """
 import argparse
 import math
@@ -28,6 +36,8 @@ from .config import SHAPES_SSD512, SSDConfig
 from .data.augment import augment
 from .data.coco import CocoDataset
 from .data.synthetic import categories, generate, make_image
+from .data.tags import VARIANTS
+from .load import load as load_model
 from .loss import match, multibox_loss
 from .model import SSD
 from .priors import priors as make_priors
@@ -39,14 +49,14 @@ class SyntheticImages:
 
     categories = {c["id"]: c["name"] for c in categories()}
 
-    def __init__(self, seed: int, size: int = 512, length: int = 10**9):
-        self.seed, self.size, self.length = seed, size, length
+    def __init__(self, seed: int, size: int = 512, length: int = 10**9, variant: str = "plain"):
+        self.seed, self.size, self.length, self.variant = seed, size, length, variant
 
     def __len__(self):
         return self.length
 
     def sample(self, position: int, k: int):
-        image, objects = make_image(self.seed, k, self.size)
+        image, objects = make_image(self.seed, k, self.size, self.variant)
         boxes = []
         for o in objects:
             rows, cols = np.nonzero(o.mask)
@@ -142,9 +152,10 @@ def scaled_config(config: SSDConfig, size: int) -> SSDConfig:
                           max_sizes=tuple(v * r for v in config.max_sizes))
 
 
-def init_heads(model: SSD) -> None:
-    """Small head weights (N(0, 0.01²)), zero bias: near-uniform class scores at the start."""
-    for head in list(model.cls_heads) + list(model.box_heads):
+def init_heads(model: SSD, box_heads: bool = True) -> None:
+    """Small head weights (N(0, 0.01²)), zero bias: near-uniform class scores at the start (the class
+    heads only, when not `box_heads`)."""
+    for head in list(model.cls_heads) + (list(model.box_heads) if box_heads else []):
         nn.init.normal_(head.weight, std=0.01)
         nn.init.zeros_(head.bias)
 
@@ -169,16 +180,18 @@ class EMA:
             else:
                 self.state[k].copy_(v)
 
-    def model(self, like: BatchNormSSD) -> BatchNormSSD:
-        """A BatchNormSSD of `like`'s configuration holding the averaged state (on the CPU)."""
-        out = BatchNormSSD(SSD(like.config))
+    def model(self, like: nn.Module) -> nn.Module:
+        """A model of `like`'s kind (BatchNormSSD or plain SSD) and configuration holding the averaged
+        state (on the CPU)."""
+        out = BatchNormSSD(SSD(like.config)) if isinstance(like, BatchNormSSD) else SSD(like.config)
         out.load_state_dict({k: v.cpu() for k, v in self.state.items()})
         return out.eval()
 
 
-def export(model: BatchNormSSD, path: str, info: dict) -> None:
-    """Write the folded model in our checkpoint layout (what `ssd.load(path)` reads)."""
-    folded = model.fold()
+def export(model: nn.Module, path: str, info: dict) -> None:
+    """Write the folded model (a BatchNormSSD folded, a plain SSD as it is) in our checkpoint layout
+    (what `ssd.load(path)` reads)."""
+    folded = model.fold() if isinstance(model, BatchNormSSD) else model
     tmp = path + ".tmp"
     torch.save({"format": "xai-ssd", "config": folded.config.to_dict(), "state_dict": folded.state_dict(),
                 "training": info}, tmp)
@@ -205,6 +218,13 @@ def parse_args(argv=None):
                    help="'synthetic' (fresh images generated on the fly from --seed) or a COCO-format "
                         "root with annotations/instances_<split>.json")
     p.add_argument("--split", default="train2017")
+    p.add_argument("--variant", default="plain", choices=sorted(VARIANTS),
+                   help="synthetic data variant (ssd.data.tags): 'hans' tags every object of the cue class")
+    p.add_argument("--init", metavar="MODEL",
+                   help="fine-tune this model ('shapes', 'shapes-hans' or a checkpoint path for ssd.load) "
+                        "as a plain SSD without BatchNorm; --width and --size are then the model's")
+    p.add_argument("--reset-class-heads", action="store_true",
+                   help="with --init: start the class heads afresh (small random weights), keep body and box heads")
     p.add_argument("--generate", type=int, default=0, help="first write this many synthetic images to --data")
     p.add_argument("--seed", type=int, default=1, help="data seed (generation) and sampling seed")
     p.add_argument("--width", type=float, default=SHAPES_SSD512.width)
@@ -229,7 +249,8 @@ def parse_args(argv=None):
 
 def _state(model, ema, optimizer, it, args):
     return {"model": model.state_dict(), "ema": ema.state, "optimizer": optimizer.state_dict(),
-            "iteration": it, "config": model.config.to_dict(), "args": vars(args)}
+            "iteration": it, "config": model.config.to_dict(), "args": vars(args),
+            "batchnorm": isinstance(model, BatchNormSSD)}
 
 
 def _save(path: str, state: dict) -> None:
@@ -248,13 +269,17 @@ def main(argv=None) -> None:
     if args.export_only:
         if ckpt is None:
             raise FileNotFoundError(f"no checkpoint to export: {last} does not exist")
-        model = BatchNormSSD(SSD(SSDConfig.from_dict(ckpt["config"])))
+        model = SSD(SSDConfig.from_dict(ckpt["config"]))
+        if ckpt.get("batchnorm", True):
+            model = BatchNormSSD(model)
         model.load_state_dict(ckpt.get("ema", ckpt["model"]))
         export(model, args.export_only, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
         print(f"wrote {args.export_only} (iteration {ckpt['iteration']})")
         return
+    if args.variant != "plain" and args.data != "synthetic":
+        raise ValueError(f"--variant {args.variant} needs --data synthetic")
     if args.data == "synthetic":
-        source = SyntheticImages(args.seed, args.size)
+        source = SyntheticImages(args.seed, args.size, variant=args.variant)
     else:
         if args.generate and not os.path.isfile(
                 os.path.join(args.data, "annotations", f"instances_{args.split}.json")):
@@ -264,8 +289,15 @@ def main(argv=None) -> None:
     if ckpt is not None:
         config = SSDConfig.from_dict(ckpt["config"])
     device = torch.device(args.device)
-    model = BatchNormSSD(SSD(config))
-    init_heads(model.ssd)
+    plain = not ckpt.get("batchnorm", True) if ckpt is not None else bool(args.init)
+    if plain:  # fine-tuning a shipped model (module docstring); a resumed run gets its state below
+        model = SSD(config) if ckpt is not None else load_model(args.init)
+        config = model.config
+        if ckpt is None and args.reset_class_heads:
+            init_heads(model, box_heads=False)
+    else:
+        model = BatchNormSSD(SSD(config))
+        init_heads(model.ssd)
     model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start = 0
@@ -275,10 +307,10 @@ def main(argv=None) -> None:
         start = ckpt["iteration"]
         _log(args.run, f"resuming from {last} at iteration {start}")
     else:
-        _log(args.run, f"new run: {' '.join(sys.argv)}")
+        _log(args.run, f"new run: {' '.join(sys.argv)}" + (f" (fine-tuning {args.init})" if args.init else ""))
     ema = EMA(model, args.ema, ckpt.get("ema") if ckpt is not None else None)
-    _log(args.run, f"data {args.data} ({len(source)} images), config width {config.width} size {config.size}, "
-                   f"{sum(p.numel() for p in model.ssd.parameters())} parameters, device {device}")
+    _log(args.run, f"data {args.data} {args.variant} ({len(source)} images), config width {config.width} size {config.size}, "
+                   f"{sum(p.numel() for p in getattr(model, 'ssd', model).parameters())} parameters, device {device}")
     loader = DataLoader(TrainSet(source, config, args.seed), num_workers=args.workers,
                         batch_sampler=batches(None if args.data == "synthetic" else len(source),
                                               args.batch_size, start, args.iterations, args.seed),

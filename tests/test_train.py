@@ -131,3 +131,57 @@ def test_embedded_model_loads_offline():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     logits, deltas = model(torch.zeros(1, 3, 512, 512))
     assert logits.shape == (1, 24564, 7) and torch.isfinite(logits).all()
+
+
+def _tiny_checkpoint(path):
+    """A folded TINY model with non-trivial heads, written as `ssd.train` exports it."""
+    from ssd.train import export
+
+    model = ssd.SSD(TINY)
+    for head in list(model.cls_heads) + list(model.box_heads):
+        torch.nn.init.normal_(head.bias, std=0.5)
+    export(model, str(path), {"iteration": 0})
+    return ssd.load(path)
+
+
+FINE_TUNE = ["--variant", "hans", "--batch-size", "2", "--workers", "0", "--threads", "1", "--warmup", "1",
+             "--log-every", "1", "--checkpoint-every", "1", "--seed", "4"]
+
+
+def test_fine_tuning_starts_from_exactly_the_initial_model(tmp_path):
+    """--init trains the folded SSD as it is (no BatchNorm put back): at learning rate 0 the exported
+    model holds the initial weights (up to the rounding of the weight average), and the run stays
+    without BatchNorm on resume."""
+    init = _tiny_checkpoint(tmp_path / "init.pt")
+    run = tmp_path / "run"
+    main(["--run", str(run), "--init", str(tmp_path / "init.pt"), "--lr", "0", "--iterations", "1"] + FINE_TUNE)
+    main(["--run", str(run), "--init", str(tmp_path / "init.pt"), "--lr", "0", "--iterations", "2"] + FINE_TUNE)
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["batchnorm"] is False and state["iteration"] == 2
+    assert not any(k.startswith("norms.") for k in state["model"])
+    assert "resuming from" in (run / "train.log").read_text()
+    tuned = ssd.load(run / "model.pt")
+    assert tuned.config == init.config
+    for (k, v), w in zip(init.state_dict().items(), tuned.state_dict().values()):
+        torch.testing.assert_close(w, v, rtol=1e-6, atol=1e-7, msg=k)
+    main(["--run", str(run), "--export-only", str(tmp_path / "again.pt")])
+    for v, w in zip(tuned.state_dict().values(), ssd.load(tmp_path / "again.pt").state_dict().values()):
+        assert torch.equal(v, w)
+
+
+def test_fine_tuning_can_reset_the_class_heads(tmp_path):
+    init = _tiny_checkpoint(tmp_path / "init.pt")
+    run = tmp_path / "run"
+    main(["--run", str(run), "--init", str(tmp_path / "init.pt"), "--reset-class-heads", "--lr", "0",
+          "--iterations", "1"] + FINE_TUNE)
+    tuned, before = ssd.load(run / "model.pt").state_dict(), init.state_dict()
+    for k, v in before.items():
+        if k.startswith("cls_heads.") and k.endswith(".bias"):
+            assert not tuned[k].any()
+        elif not k.startswith("cls_heads."):
+            torch.testing.assert_close(tuned[k], v, rtol=1e-6, atol=1e-7, msg=k)
+
+
+def test_a_variant_needs_synthetic_data(tmp_path):
+    with pytest.raises(ValueError, match="--variant hans needs --data synthetic"):
+        main(["--run", str(tmp_path / "run"), "--data", str(tmp_path), "--variant", "hans"])
