@@ -55,14 +55,17 @@ class ImageSamples:
     samples: list = field(default_factory=list)
     scene: object = None
     config: object = None
+    renders: dict = field(default_factory=dict, repr=False)   # cache of `without`
 
     def without(self, objects=None) -> torch.Tensor:
         """Model input [1,3,S,S] of the image rendered without the given objects (indices into the
-        image's annotations; None: all of them): true removal, synthetic data only."""
+        image's annotations; None: all of them): true removal, synthetic data only (cached)."""
         if self.scene is None:
             raise ValueError("true removal needs the synthetic data's scene (not available for this image)")
-        remove = range(len(self.scene.objects)) if objects is None else objects
-        return ssd.preprocess(self.scene.render(remove=remove), self.config, device=self.x.device)
+        remove = tuple(range(len(self.scene.objects)) if objects is None else sorted(objects))
+        if remove not in self.renders:
+            self.renders[remove] = ssd.preprocess(self.scene.render(remove=remove), self.config, device=self.x.device)
+        return self.renders[remove]
 
 
 def synthetic_images(seed: int = SYNTHETIC_SEED, limit: int = 1000, size: int = 512) -> Iterator[tuple]:
