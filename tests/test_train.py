@@ -116,6 +116,15 @@ def test_train_resume_and_export(tmp_path, capsys):
     assert "resuming from" in log and "at iteration 2" in log and "iter 3/3" in log
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["iteration"] == 3
+    # the same command again trains nothing, says so and writes the models of last.pt again (exit 0)
+    (tmp_path / "exported.pt").unlink()
+    capsys.readouterr()
+    assert main(args + ["--iterations", "3", "--export", str(tmp_path / "exported.pt")]) == 0
+    assert (tmp_path / "exported.pt").is_file() and "already complete at iteration 3" in capsys.readouterr().out
+    # a checkpoint past --iterations is an error, not a silent success
+    assert main(args + ["--iterations", "2"]) == 2
+    assert "at iteration 3, past --iterations 2" in capsys.readouterr().err
+    assert torch.load(run / "last.pt", weights_only=True)["iteration"] == 3
     main(["--run", str(run), "--export-only", str(tmp_path / "again.pt")])
     a, b = ssd.load(tmp_path / "exported.pt"), ssd.load(tmp_path / "again.pt")
     assert a.config == b.config and a.config.feature_maps == TINY.feature_maps
