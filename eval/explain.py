@@ -19,6 +19,7 @@ import torch
 
 import ssd
 from eval import methods, render
+from ssd.cli import integer
 
 PAPER_SETTINGS = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": None,
                   "superpixels": 250}
@@ -57,7 +58,7 @@ def explain_image(model, image, path, method_names, out_dir: Path, stem: str, sc
     for k, t in enumerate(targets):
         name = cfg.class_names[t.label]
         box = dets.boxes[k].detach().cpu()
-        png = f"{stem}_{k:02d}_{safe_name(name)}.png"
+        png = png_name(stem, k, name)
         panels = [render.draw_box(shown, box, render.YELLOW)]
         panels += [render.framed(render.colorize(heatmaps[m][k])) for m in method_names]
         render.write_png(out_dir / png, render.side_by_side(panels))
@@ -73,13 +74,27 @@ def explain_image(model, image, path, method_names, out_dir: Path, stem: str, sc
     return record
 
 
+def png_name(stem: str, k: int, class_name: str) -> str:
+    """`<stem>_<k>_<class>.png`; the class part holds no '_', so the name determines (stem, k, class)
+    and the names of different stems never collide."""
+    return f"{stem}_{k:02d}_{safe_name(class_name).replace('_', '-')}.png"
+
+
 def unique_stems(paths) -> list[str]:
-    """File stems made safe and unique (`a`, `a_2`, … for images of the same name in other folders)."""
-    seen, stems = {}, []
-    for p in paths:
-        base = safe_name(Path(p).stem)
-        seen[base] = seen.get(base, 0) + 1
-        stems.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    """File stems made safe and unique, also ignoring case (macOS and Windows file systems do): an
+    image keeps its own stem unless an earlier one has it; a later one gets `<stem>_2`, `<stem>_3`, …,
+    skipping the stems of all the images (so `d1/a.png d2/a.png a_2.png` give a, a_3, a_2)."""
+    bases = [safe_name(Path(p).stem) for p in paths]
+    taken, stems = {b.lower() for b in bases}, []
+    for i, base in enumerate(bases):
+        stem = base
+        if base.lower() in (b.lower() for b in bases[:i]):        # not the first with this stem
+            n = 2
+            while f"{base}_{n}".lower() in taken:
+                n += 1
+            stem = f"{base}_{n}"
+            taken.add(stem.lower())
+        stems.append(stem)
     return stems
 
 
@@ -90,7 +105,8 @@ def parse_args(argv=None):
     p.add_argument("--methods", nargs="+", default=["lrp", "deeplift"], choices=methods.METHODS,
                    help="methods to show (default: lrp deeplift; lime and shap take 1000 passes each)")
     p.add_argument("--score-threshold", type=float, default=0.5, help="minimum detection score (0.5)")
-    p.add_argument("--max-detections", type=int, default=None, help="at most this many per image")
+    p.add_argument("--max-detections", type=integer(1), default=None,
+                   help="at most this many per image (default: the model's, 100 for the embedded one)")
     p.add_argument("--out", default="explanations", help="output folder (default: ./explanations)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return p.parse_args(argv)
@@ -110,6 +126,9 @@ def main(argv=None) -> int:
         print(f"error: cannot load model {args.weights!r} on {args.device}: {e}", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f"error: --out {out_dir} is a file, not a folder", file=sys.stderr)
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path, stem in zip(args.images, unique_stems(args.images)):

@@ -1,6 +1,6 @@
 """Configuration of an SSD: architecture, priors, input convention and post-processing.
 
-Presets (see ../shared/reference/ssd512.md for the sources of each number):
+Presets (ssd/ssd512.md gives the source of each number):
 `COCO_SSD512` (lufficc/SSD and the paper), `MMDET_SSD512` (mmdetection), `TORCHVISION_SSD300`
 (torchvision's ssd300_vgg16) and `SHAPES_SSD512` (the embedded model trained on synthetic shapes).
 Derive variants with `config.replace(width=0.125, ...)`.

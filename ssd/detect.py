@@ -5,6 +5,7 @@ import torch
 from torchvision.ops import batched_nms
 
 from .boxes import decode
+from .inputs import check_input
 from .priors import priors as make_priors
 
 
@@ -30,12 +31,22 @@ def detect(model, x: torch.Tensor, score_threshold: float = None, nms_iou: float
 
     Per image: p = softmax(logits) [P,C]; per class c ≥ 1 keep the `top_k` priors with p > threshold;
     class-wise NMS at IoU `nms_iou`; keep the `max_detections` best. Vectorised over priors and classes.
+    x is checked first (`ssd.check_input`), and so are the thresholds: score_threshold in [0, 1],
+    nms_iou in [0, 1], top_k and max_detections integers ≥ 1 (ValueError naming the one out of range).
     """
     cfg = model.config
     score_threshold = cfg.score_threshold if score_threshold is None else score_threshold
     nms_iou = cfg.nms_iou if nms_iou is None else nms_iou
     top_k = cfg.top_k if top_k is None else top_k
     max_detections = cfg.max_detections if max_detections is None else max_detections
+    if not 0 <= score_threshold <= 1:
+        raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+    if not 0 <= nms_iou <= 1:
+        raise ValueError(f"nms_iou must be in [0, 1], got {nms_iou}")
+    for name, value in (("top_k", top_k), ("max_detections", max_detections)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer ≥ 1, got {value}")
+    check_input(model, x)
     logits, deltas = model(x)
     probs = torch.softmax(logits, dim=-1)[..., 1:]                                 # [N,P,C-1]
     boxes = decode(deltas, make_priors(cfg, x.device), cfg.variances).clamp(0, 1) * cfg.size

@@ -7,7 +7,9 @@
 to `--root` (a temporary directory by default) and evaluates on it. Detections are mapped from the
 model's class indices to the data set's category ids by class name, boxes are scaled from model
 input to image pixels, and pycocotools' COCOeval prints its standard summary (AP, AP50, AP75,
-small/medium/large, AR). Unreadable images are reported and left out; the run goes on.
+small/medium/large, AR). Unreadable images are reported and left out; the run goes on. Errors
+(bad arguments, a missing checkpoint or annotation file, no readable image at all) are one line on
+stderr with exit code 2.
 """
 import argparse
 import contextlib
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 from pycocotools.cocoeval import COCOeval
 
+from .cli import check_device, check_folder, integer, one_line_errors
 from .data.coco import CocoDataset
 from .data.synthetic import generate
 from .detect import detect
@@ -84,19 +87,26 @@ def _existing(root, split, seed, images):
     return data if same else None
 
 
-def main(argv=None) -> np.ndarray:
-    p = argparse.ArgumentParser(description="COCO box AP of a detector (pycocotools COCOeval).")
+@one_line_errors("python -m ssd.evaluate")
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ssd.evaluate",
+                                description="COCO box AP of a detector (pycocotools COCOeval).")
     p.add_argument("--weights", default="shapes", help="'shapes' (the embedded model) or a checkpoint path")
     p.add_argument("--data", default="synthetic", help="'synthetic' or a COCO root")
     p.add_argument("--split", default="val2017")
-    p.add_argument("--seed", type=int, default=1000, help="seed of the synthetic set (not a training seed)")
-    p.add_argument("--images", type=int, default=500, help="synthetic: images to generate; COCO: at most this many (0: all)")
+    p.add_argument("--seed", type=integer(0), default=1000, help="seed of the synthetic set (not a training seed)")
+    p.add_argument("--images", type=integer(0), default=500,
+                   help="synthetic: images to generate; COCO: at most this many (0: all)")
     p.add_argument("--root", help="synthetic: directory to write the set to (default: a temporary one); "
                                   "a set already there with the same seed and size is reused")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=integer(1), default=8)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=integer(0), default=0, help="torch CPU threads (0: torch's default)")
     a = p.parse_args(argv)
+    check_device(p, a.device)
+    check_folder(p, "--root", a.root)
+    if a.data == "synthetic" and a.images < 1:
+        p.error(f"--images {a.images}: a synthetic set needs at least 1 image")
     if a.threads:
         torch.set_num_threads(a.threads)
     model = load(a.weights, device=a.device)
@@ -112,11 +122,17 @@ def main(argv=None) -> np.ndarray:
             data = CocoDataset(a.data, a.split)
             if a.images:
                 data.ids = data.ids[:a.images]
+        if len(data) == 0:
+            raise ValueError(f"{data.annotation_file} lists no images: nothing to evaluate")
         results, done = detections(model, data, a.batch_size, a.device)
+        if not done:
+            first = f" (first: {data.errors[0][1]})" if getattr(data, "errors", None) else ""
+            raise ValueError(f"none of the {len(data)} images could be read{first}: nothing was evaluated")
         print(f"weights {a.weights}, data {a.data} ({a.split}, seed {a.seed if a.data == 'synthetic' else '-'}), "
               f"{len(done)} images evaluated, {len(data) - len(done)} skipped")
-        return coco_eval(data, results, done)
+        coco_eval(data, results, done)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

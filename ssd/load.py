@@ -1,6 +1,6 @@
 """Loading checkpoints: the embedded model and the layouts of public SSD checkpoints.
 
-Supported layouts (detected from the keys, see ../shared/reference/ssd512.md):
+Supported layouts (detected from the keys; their key names are listed in ssd/ssd512.md):
 our own (`{"format": "xai-ssd", "config": …, "state_dict": …}`), lufficc/SSD (`{"model": …}`),
 mmdetection (`{"state_dict": …}`, new and old key names; background moved from last to index 0) and
 torchvision's `ssd300_vgg16` (a plain state dict).
@@ -100,6 +100,8 @@ def _infer(base: SSDConfig, sd: dict) -> SSDConfig:
 
 def _read(path) -> dict:
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise FileNotFoundError(f"checkpoint {path} is a directory, not a file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -115,6 +117,13 @@ def _read(path) -> dict:
 def convert(ckpt: dict, name: str = "checkpoint") -> tuple[SSDConfig, dict]:
     """(config, state dict in our names) of a loaded checkpoint of any supported layout."""
     if ckpt.get("format") == "xai-ssd":
+        for key in ("config", "state_dict"):
+            if key not in ckpt:
+                raise ValueError(f"{name}: a checkpoint of format 'xai-ssd' needs '{key}' "
+                                 f"(it holds {sorted(ckpt)}); ssd.train's export writes both")
+        if not isinstance(ckpt["config"], dict):
+            raise ValueError(f"{name}: 'config' must be a dict of SSDConfig fields, "
+                             f"got {type(ckpt['config']).__name__}")
         return SSDConfig.from_dict(ckpt["config"]), ckpt["state_dict"]
     sd = ckpt.get("model", ckpt.get("state_dict", ckpt))
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
@@ -138,7 +147,10 @@ def convert(ckpt: dict, name: str = "checkpoint") -> tuple[SSDConfig, dict]:
 
 
 def load_state(model: SSD, sd: dict, name: str = "checkpoint") -> None:
-    """Copy `sd` into `model`, with errors that list missing/unexpected keys and wrong shapes."""
+    """Copy `sd` into `model`, with errors that list missing/unexpected keys, wrong shapes and the
+    tensors holding NaN or ±inf."""
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{name}: the state dict must map names to tensors")
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     if missing or unexpected:
@@ -149,6 +161,11 @@ def load_state(model: SSD, sd: dict, name: str = "checkpoint") -> None:
              for k in own if own[k].shape != sd[k].shape]
     if wrong:
         raise ValueError(f"{name}: wrong tensor shapes: " + "; ".join(wrong[:10]))
+    bad = [(k, v) for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        counts = [f"{k} ({int(v.isnan().sum())} NaN, {int(v.isinf().sum())} ±inf)" for k, v in bad]
+        raise ValueError(f"{name}: non-finite weights in {len(bad)} tensors: " + ", ".join(counts[:10])
+                         + (" …" if len(bad) > 10 else ""))
     model.load_state_dict(sd)
 
 

@@ -1,4 +1,4 @@
-"""SSD with the reduced, dilated VGG16 body (Liu et al. 2016), as in ../shared/reference/ssd512.md.
+"""SSD with the reduced, dilated VGG16 body (Liu et al. 2016); layer table and sources in ssd/ssd512.md.
 
 Module names follow the paper's layer names, so a rule or a hook can be attached by name:
 `features.0.conv1_1` … `features.0.conv4_3` (source 1, through `l2norm`), `features.1.conv5_1` …

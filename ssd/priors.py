@@ -35,7 +35,7 @@ def priors(config: SSDConfig, device=None) -> torch.Tensor:
 
     Locations run row-major within each source layer (centre ((j+0.5)·step, (i+0.5)·step)), and each
     location holds `config.boxes_per_location[k]` boxes in the Caffe/lufficc order (see
-    ssd512.md). `clip` clamps widths and heights to [0, 1] (as torchvision; lufficc clamps all four, which
+    ssd/ssd512.md). `clip` clamps widths and heights to [0, 1] (as torchvision; lufficc clamps all four, which
     is the same for SSD512, whose centres lie inside); `truncate` rounds min/max sizes down to integers.
     """
     return _priors_cpu(config).to(device)

@@ -32,11 +32,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .bn_fold import BatchNormSSD
+from .cli import check_device, check_folder, check_output_file, integer, one_line_errors, real
 from .config import SHAPES_SSD512, SSDConfig
 from .data.augment import augment
 from .data.coco import CocoDataset
 from .data.synthetic import categories, generate, make_image
 from .data.tags import VARIANTS
+from .load import _read
 from .load import load as load_model
 from .loss import match, multibox_loss
 from .model import SSD
@@ -152,6 +154,28 @@ def scaled_config(config: SSDConfig, size: int) -> SSDConfig:
                           max_sizes=tuple(v * r for v in config.max_sizes))
 
 
+def smallest_size(config: SSDConfig) -> int:
+    """The smallest input size the network of `config` can compute (a smaller input makes some
+    kernel larger than its input). Bisection on shapes alone: the meta device computes no values."""
+    with torch.device("meta"):
+        net = SSD(config.replace(width=1 / 64))
+
+    def fits(size: int) -> bool:
+        try:
+            net.sources(torch.zeros(1, 3, size, size, device="meta"))
+            return True
+        except RuntimeError:
+            return False
+
+    lo, hi = 1, config.size
+    while not fits(hi):
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
 def init_heads(model: SSD, box_heads: bool = True) -> None:
     """Small head weights (N(0, 0.01²)), zero bias: near-uniform class scores at the start (the class
     heads only, when not `box_heads`)."""
@@ -211,7 +235,7 @@ def _duration(seconds: float) -> str:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog="python -m ssd.train", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run directory (log, checkpoints); reused to resume")
     p.add_argument("--data", default="synthetic",
@@ -225,26 +249,37 @@ def parse_args(argv=None):
                         "as a plain SSD without BatchNorm; --width and --size are then the model's")
     p.add_argument("--reset-class-heads", action="store_true",
                    help="with --init: start the class heads afresh (small random weights), keep body and box heads")
-    p.add_argument("--generate", type=int, default=0, help="first write this many synthetic images to --data")
-    p.add_argument("--seed", type=int, default=1, help="data seed (generation) and sampling seed")
-    p.add_argument("--width", type=float, default=SHAPES_SSD512.width)
-    p.add_argument("--size", type=int, default=SHAPES_SSD512.size)
-    p.add_argument("--iterations", type=int, default=4000)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--warmup", type=int, default=300)
-    p.add_argument("--decay", type=float, default=0.25, help="share of iterations with decaying lr (at the end)")
-    p.add_argument("--ema", type=float, default=0.995, help="decay of the exported weight average")
+    p.add_argument("--generate", type=integer(0), default=0, help="first write this many synthetic images to --data")
+    p.add_argument("--seed", type=integer(0), default=1, help="data seed (generation) and sampling seed")
+    p.add_argument("--width", type=real(lambda v: v > 0, "> 0"), default=SHAPES_SSD512.width)
+    p.add_argument("--size", type=integer(1), default=SHAPES_SSD512.size)
+    p.add_argument("--iterations", type=integer(1), default=4000)
+    p.add_argument("--batch-size", type=integer(2), default=8,
+                   help="≥ 2: BatchNorm on the 1×1 source needs two samples")
+    p.add_argument("--lr", type=real(lambda v: v > 0, "> 0"), default=2e-3)
+    p.add_argument("--weight-decay", type=real(lambda v: v >= 0, "≥ 0"), default=1e-4)
+    p.add_argument("--warmup", type=integer(0), default=300)
+    p.add_argument("--decay", type=real(lambda v: 0 <= v <= 1, "in [0, 1]"), default=0.25,
+                   help="share of iterations with decaying lr (at the end)")
+    p.add_argument("--ema", type=real(lambda v: 0 <= v < 1, "in [0, 1)"), default=0.995,
+                   help="decay of the exported weight average")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=integer(1), default=1,
                    help="torch CPU threads (on a shared machine, more threads mostly wait for each other)")
-    p.add_argument("--workers", type=int, default=1, help="data loader processes (0: in the main process)")
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--workers", type=integer(0), default=1, help="data loader processes (0: in the main process)")
+    p.add_argument("--log-every", type=integer(1), default=10)
+    p.add_argument("--checkpoint-every", type=integer(1), default=50)
     p.add_argument("--export", help="also write the folded model here at every checkpoint (e.g. ssd/shapes.pt)")
     p.add_argument("--export-only", metavar="PATH", help="write the folded model of RUN/last.pt to PATH and stop")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_folder(p, "--run", args.run)
+    check_output_file(p, "--export", args.export)
+    check_output_file(p, "--export-only", args.export_only)
+    check_device(p, args.device)
+    smallest = smallest_size(SHAPES_SSD512)
+    if args.size < smallest:
+        p.error(f"--size {args.size} is too small for this architecture: sizes ≥ {smallest} work")
+    return args
 
 
 def _state(model, ema, optimizer, it, args):
@@ -258,26 +293,56 @@ def _save(path: str, state: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
-def main(argv=None) -> None:
+def _read_last(path: str):
+    """The training state in RUN/last.pt, or None if there is none; errors name the file."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        ckpt = _read(path)
+    except ValueError as e:
+        raise ValueError(f"{e}; move it away to start the run afresh") from None
+    missing = [k for k in ("model", "ema", "optimizer", "iteration", "config", "args") if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is not a checkpoint of ssd.train (missing {missing}); "
+                         "use another --run or move it away")
+    return ckpt
+
+
+def _averaged(ckpt: dict) -> nn.Module:
+    """The exported weights of a training state: its moving average (its model in old states), as a
+    BatchNormSSD, or as a plain SSD for a fine-tuning run (`--init`)."""
+    model = SSD(SSDConfig.from_dict(ckpt["config"]))
+    if ckpt.get("batchnorm", True):
+        model = BatchNormSSD(model)
+    model.load_state_dict(ckpt.get("ema", ckpt["model"]))
+    return model
+
+
+@one_line_errors("python -m ssd.train", interrupted="rerun the same command to resume from RUN/last.pt")
+def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.batch_size < 2:
-        raise ValueError("--batch-size must be ≥ 2 (BatchNorm on the 1×1 source needs two samples)")
     torch.set_num_threads(args.threads)
-    os.makedirs(args.run, exist_ok=True)
     last = os.path.join(args.run, "last.pt")
-    ckpt = torch.load(last, map_location="cpu", weights_only=True) if os.path.isfile(last) else None
+    ckpt = _read_last(last)
     if args.export_only:
         if ckpt is None:
             raise FileNotFoundError(f"no checkpoint to export: {last} does not exist")
-        model = SSD(SSDConfig.from_dict(ckpt["config"]))
-        if ckpt.get("batchnorm", True):
-            model = BatchNormSSD(model)
-        model.load_state_dict(ckpt.get("ema", ckpt["model"]))
-        export(model, args.export_only, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
+        export(_averaged(ckpt), args.export_only, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
         print(f"wrote {args.export_only} (iteration {ckpt['iteration']})")
-        return
+        return 0
+    if ckpt is not None and ckpt["iteration"] >= args.iterations:
+        if ckpt["iteration"] > args.iterations:
+            raise ValueError(f"{last} is at iteration {ckpt['iteration']}, past --iterations {args.iterations}: "
+                             "give at least that many, or --export-only PATH for its model")
+        written = [os.path.join(args.run, "model.pt")] + ([args.export] if args.export else [])
+        for path in written:      # nothing left to train: the models of last.pt once more
+            export(_averaged(ckpt), path, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
+        _log(args.run, f"run already complete at iteration {args.iterations}: nothing to train; "
+                       f"wrote {', '.join(written)} (raise --iterations to train on)")
+        return 0
     if args.variant != "plain" and args.data != "synthetic":
         raise ValueError(f"--variant {args.variant} needs --data synthetic")
+    os.makedirs(args.run, exist_ok=True)
     if args.data == "synthetic":
         source = SyntheticImages(args.seed, args.size, variant=args.variant)
     else:
@@ -288,6 +353,11 @@ def main(argv=None) -> None:
     config = scaled_config(SHAPES_SSD512.replace(width=args.width), args.size)
     if ckpt is not None:
         config = SSDConfig.from_dict(ckpt["config"])
+    if len(source) == 0:
+        raise ValueError(f"{args.data} ({args.split}) holds no images: nothing to train on")
+    if not set(source.categories.values()) & set(config.class_names[1:]):
+        raise ValueError(f"{args.data}: none of its categories {sorted(source.categories.values())[:10]} is a "
+                         f"class of the model {list(config.class_names[1:])}: nothing to train on")
     device = torch.device(args.device)
     plain = not ckpt.get("batchnorm", True) if ckpt is not None else bool(args.init)
     if plain:  # fine-tuning a shipped model (module docstring); a resumed run gets its state below
@@ -349,4 +419,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -125,3 +125,24 @@ def test_missing_and_corrupt_images_are_named_and_skipped(shapes_root, tmp_path)
     assert seen == [1, 2]
     assert [i for i, _ in data.errors] == [3, 4]
     assert "missing.png" in log.getvalue() and "corrupt.png" in log.getvalue()
+
+
+@pytest.mark.parametrize("drop", ["categories", "images", "annotations"])
+def test_annotation_file_without_a_section_names_it(tmp_path, drop):
+    _write(tmp_path, [{"id": 1, "file_name": "a.png", "width": 8, "height": 8}], [{"id": 1, "name": "circle"}])
+    path = tmp_path / "annotations" / "instances_val2017.json"
+    raw = json.loads(path.read_text())
+    del raw[drop]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=rf"instances_val2017.json: no '{drop}' list"):
+        CocoDataset(tmp_path)
+
+
+def test_annotation_entries_without_their_fields_are_named(tmp_path):
+    _write(tmp_path, [{"id": 1, "width": 8, "height": 8}], [{"id": 1, "name": "circle"}])
+    with pytest.raises(ValueError, match=r"instances_val2017.json: images\[0\] has no 'file_name'"):
+        CocoDataset(tmp_path)
+    _write(tmp_path, [{"id": 1, "file_name": "a.png", "width": 8, "height": 8}], [{"id": 1, "name": "circle"}],
+           [{"id": 1, "image_id": 1, "category_id": 1}])
+    with pytest.raises(ValueError, match=r"instances_val2017.json: annotations\[0\] has no 'bbox'"):
+        CocoDataset(tmp_path)

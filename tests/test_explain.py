@@ -101,3 +101,46 @@ def test_bad_weights_and_threshold_exit_two(images, tmp_path, capsys):
     assert explain.main([str(images[0]), "--weights", str(tmp_path / "nope.pt"), "--out", str(tmp_path)]) == 2
     assert "cannot load model" in capsys.readouterr().err
     assert explain.main([str(images[0]), "--score-threshold", "1.5", "--out", str(tmp_path)]) == 2
+
+
+def test_colliding_names_keep_every_record(weights, images, tmp_path, monkeypatch):
+    """`d1/a.png d2/a.png a_2.png` once gave a, a_2, a_2: the third overwrote the second."""
+    png = images[0]
+    paths = [tmp_path / "d1" / "a.png", tmp_path / "d2" / "a.png", tmp_path / "a_2.png", tmp_path / "A.png"]
+    for p in paths:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(png.read_bytes())
+    monkeypatch.setattr(explain, "explain_method", lambda name, model, x, targets: torch.zeros(len(targets), *x.shape[-2:]))
+    out = tmp_path / "out"
+    rc = explain.main([str(p) for p in paths] + ["--weights", str(weights), "--methods", "lrp",
+                                                 "--score-threshold", "0", "--max-detections", "2", "--out", str(out)])
+    assert rc == 0
+    records = {f.name: json.loads(f.read_text()) for f in out.glob("*.json")}
+    assert sorted(r["image"] for r in records.values()) == sorted(str(p) for p in paths)
+    # an image keeps its own name where it can (a_2.png is a_2.json); names differ ignoring case too
+    assert json.loads((out / "a_2.json").read_text())["image"] == str(paths[2])
+    assert len({n.lower() for n in records}) == 4
+    pngs = [d["png"] for r in records.values() for d in r["detections"]]
+    assert len(pngs) == 8 and len({n.lower() for n in pngs}) == 8
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(pngs)
+
+
+def test_png_names_cannot_collide_through_class_names():
+    """<stem>_<k>_<class>.png: the class part holds no '_', so the name determines (stem, k, class)."""
+    assert explain.png_name("a", 1, "b_01_c") == "a_01_b-01-c.png"
+    assert explain.png_name("a_01_b", 1, "c") == "a_01_b_01_c.png"
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "1.5"])
+def test_bad_max_detections_exit_two(images, tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as e:
+        explain.main([str(images[0]), "--max-detections", value, "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert "--max-detections" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_exits_two(weights, images, tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    assert explain.main([str(images[0]), "--weights", str(weights), "--out", str(target)]) == 2
+    assert f"--out {target} is a file" in capsys.readouterr().err

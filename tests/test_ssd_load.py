@@ -1,4 +1,4 @@
-"""Checkpoint layouts of lufficc/SSD and mmdetection (key names and shapes from ssd512.md), our own
+"""Checkpoint layouts of lufficc/SSD and mmdetection (key names and shapes from ssd/ssd512.md), our own
 layout, and the errors for bad checkpoints."""
 import pytest
 import torch
@@ -165,3 +165,36 @@ def test_wrong_tensor_shape_is_named(tmp_path):
     torch.save({"model": sd}, tmp_path / "shape.pth")
     with pytest.raises(ValueError, match=r"l2norm.weight: expected \(32,\), got \(7,\)"):
         ssd.load(tmp_path / "shape.pth")
+
+
+def test_non_finite_weights_are_named(tmp_path):
+    cfg = ssd.SHAPES_SSD512.replace(width=1 / 32)
+    sd = ssd.SSD(cfg).state_dict()
+    sd["features.1.fc6.weight"][0, 0, 0, :2] = float("nan")
+    sd["cls_heads.3.bias"][1] = float("inf")
+    torch.save({"format": "xai-ssd", "config": cfg.to_dict(), "state_dict": sd}, tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match=r"nan.pt: non-finite weights in 2 tensors: "
+                                         r"features.1.fc6.weight \(2 NaN, 0 ±inf\), cls_heads.3.bias \(0 NaN, 1 ±inf\)"):
+        ssd.load(tmp_path / "nan.pt")
+
+
+@pytest.mark.parametrize("drop", ["config", "state_dict"])
+def test_our_layout_without_a_key_names_it(tmp_path, drop):
+    cfg = ssd.SHAPES_SSD512.replace(width=1 / 32)
+    ckpt = {"format": "xai-ssd", "config": cfg.to_dict(), "state_dict": ssd.SSD(cfg).state_dict()}
+    del ckpt[drop]
+    torch.save(ckpt, tmp_path / "ours.pt")
+    with pytest.raises(ValueError, match=rf"ours.pt: a checkpoint of format 'xai-ssd' needs '{drop}'"):
+        ssd.load(tmp_path / "ours.pt")
+
+
+def test_our_layout_with_a_bad_config_names_it(tmp_path):
+    cfg = ssd.SHAPES_SSD512.replace(width=1 / 32)
+    torch.save({"format": "xai-ssd", "config": [1, 2], "state_dict": ssd.SSD(cfg).state_dict()}, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match=r"c.pt: 'config' must be a dict of SSDConfig fields, got list"):
+        ssd.load(tmp_path / "c.pt")
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"checkpoint {tmp_path} is a directory, not a file"):
+        ssd.load(tmp_path)

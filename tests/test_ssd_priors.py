@@ -1,4 +1,4 @@
-"""Priors of the presets against numbers worked out by hand from ssd512.md and against torchvision."""
+"""Priors of the presets against numbers worked out by hand from ssd/ssd512.md and against torchvision."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 import ssd
 
-# First location of every source layer of COCO SSD512, worked out by hand from ssd512.md:
+# First location of every source layer of COCO SSD512, worked out by hand from ssd/ssd512.md:
 # centre = 0.5·step/512; s = min/512, s' = sqrt(min·max)/512; (s√r, s/√r), (s/√r, s√r); clipped to 1.
 # Source start indices: 0, 64²·4 = 16384, +32²·6 = 22528, +16²·6 = 24064, +8²·6 = 24448,
 # +4²·6 = 24544, +2²·4 = 24560 (and +1·4 = 24564 priors in all).

@@ -11,6 +11,7 @@ Label conventions (our logits always have the background at index 0):
 """
 import contextlib
 import io
+import json
 import os
 import sys
 from typing import Iterator, Optional, Sequence
@@ -50,6 +51,26 @@ def label_to_category(label: int, convention: str) -> int:
     raise ValueError(f"unknown label convention {convention!r}; known: {CONVENTIONS}")
 
 
+# The fields of a COCO instances file that the reader, training and COCOeval use.
+REQUIRED = {"images": ("id", "file_name"), "annotations": ("id", "image_id", "category_id", "bbox"),
+            "categories": ("id", "name")}
+
+
+def _check_instances(dataset, path: str) -> None:
+    """ValueError naming the file and the first missing section or field of an instances file."""
+    if not isinstance(dataset, dict):
+        raise ValueError(f"{path}: expected a JSON object with {sorted(REQUIRED)}, got {type(dataset).__name__}")
+    for section, fields in REQUIRED.items():
+        entries = dataset.get(section)
+        if not isinstance(entries, list):
+            raise ValueError(f"{path}: no '{section}' list (a COCO instances file holds 'images', "
+                             f"'annotations' and 'categories')")
+        for i, entry in enumerate(entries):
+            missing = [k for k in fields if not isinstance(entry, dict) or k not in entry]
+            if missing:
+                raise ValueError(f"{path}: {section}[{i}] has no '{missing[0]}' (each needs {', '.join(fields)})")
+
+
 class CocoDataset:
     """A COCO-format data set: `ids` (sorted image ids), `categories` {id: name}, and per image
     the pixels (`image`), the boxes and category ids (`annotations`) and the masks (`masks`)."""
@@ -65,10 +86,15 @@ class CocoDataset:
                                     f"(expected root/annotations/instances_{split}.json)")
         self.image_dir = os.path.join(self.root, split)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-                self.coco = COCO(self.annotation_file)
-        except Exception as e:
+            with open(self.annotation_file) as f:
+                dataset = json.load(f)
+        except (OSError, ValueError) as e:
             raise ValueError(f"cannot read annotation file {self.annotation_file}: {e}") from e
+        _check_instances(dataset, self.annotation_file)
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+            self.coco = COCO()
+            self.coco.dataset = dataset
+            self.coco.createIndex()
         self.ids = sorted(self.coco.getImgIds())
         self.categories = {c["id"]: c["name"] for c in self.coco.loadCats(self.coco.getCatIds())}
 

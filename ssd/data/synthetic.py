@@ -29,6 +29,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import skimage.io
 
+from ..cli import check_folder, integer, one_line_errors
 from .backgrounds import background, resize
 from .shapes import SHAPES, mask as shape_mask, random_params
 from .tags import TAG_PATTERN, TAG_STREAM, VARIANTS, place_tag, tagged_categories, window
@@ -282,22 +283,25 @@ class _Serial:
     imap = staticmethod(map)
 
 
-def main(argv=None) -> None:
+@one_line_errors("python -m ssd.data")
+def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(description="Write the synthetic shapes data set in COCO format.")
+    p = argparse.ArgumentParser(prog="python -m ssd.data",
+                                description="Write the synthetic shapes data set in COCO format.")
     p.add_argument("root")
-    p.add_argument("--images", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--images", type=integer(1), default=500)
+    p.add_argument("--seed", type=integer(0), default=0)
     p.add_argument("--split", default="val2017")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=integer(1), default=1)
     p.add_argument("--variant", default="plain", choices=sorted(VARIANTS),
                    help="which classes carry the Clever-Hans tag (ssd.data.tags): plain none, hans the cue "
                         "class, hans-other all other classes")
     a = p.parse_args(argv)
+    check_folder(p, "ROOT", a.root)
     path = generate(a.root, a.images, a.seed, a.split, workers=a.workers, progress=True, variant=a.variant)
     print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
