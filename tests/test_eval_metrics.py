@@ -116,3 +116,28 @@ def test_pixel_flipping_counts_batched_evaluations(device):
     segments = torch.arange(4, device=device).repeat_interleave(16).reshape(8, 8)   # 4 superpixels
     pixel_flipping(score, x, torch.rand(8, 8, device=device), steps=100, segments=segments, batch_size=4)
     assert sum(calls) == 5 and max(calls) <= 4          # only the 5 distinct prefixes are evaluated
+
+
+def test_outside_rf_share_is_zero_inside_and_exact_outside(device):
+    from eval.metrics import outside_rf
+    field = torch.zeros(8, 8, dtype=torch.bool, device=device)
+    field[2:6, 1:5] = True
+    inside = torch.randn(8, 8, device=device) * field
+    assert outside_rf(inside, field) == 0.0
+    leaky = inside.clone()
+    leaky[0, 7] = 3.0
+    leaky[7, 0] = -1.0                                    # |R| counts, whatever the sign
+    assert outside_rf(leaky, field) == pytest.approx(4.0 / (inside.abs().sum().item() + 4.0))
+    assert math.isnan(outside_rf(torch.zeros(8, 8, device=device), field))
+
+
+def test_localization_null_is_the_share_of_the_field_in_the_region(device):
+    from eval.metrics import localization_null
+    field = torch.zeros(10, 10, dtype=torch.bool, device=device)
+    field[0:4, 0:5] = True                                # 20 pixels
+    mask = torch.zeros(10, 10, dtype=torch.bool, device=device)
+    mask[2:8, 3:9] = True                                 # overlaps the field in rows 2-3, cols 3-4: 4 px
+    assert localization_null(field, mask) == pytest.approx(4 / 20)
+    uniform = field.double()
+    assert localization(uniform, mask) == pytest.approx(localization_null(field, mask))
+    assert localization_null(field, (0, 0, 5, 4)) == pytest.approx(1.0)    # box covers the field
