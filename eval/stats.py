@@ -81,7 +81,8 @@ def cluster_bootstrap_statistic(statistic: Callable[[np.ndarray], float], data: 
         return {"mean": None, "ci95": None, "n": 0, "n_images": 0, "undefined": int((~keep).sum())}
     names, codes = np.unique(clusters, return_inverse=True)
     rows_of = [np.nonzero(codes == k)[0] for k in range(len(names))]
-    cell = {"mean": float(statistic(data)), "ci95": None, "n": n, "n_images": len(names),
+    value = float(statistic(data))
+    cell = {"mean": value if math.isfinite(value) else None, "ci95": None, "n": n, "n_images": len(names),
             "undefined": int((~keep).sum())}
     if len(names) >= 2:
         stats = [statistic(data[np.concatenate([rows_of[k] for k in draw])])
