@@ -136,7 +136,8 @@ def receptive_field_boxes(model, targets) -> list[tuple]:
 
 
 def random_maps(item, seed: int, step: str) -> torch.Tensor:
-    """The floor's heatmaps [K,H,W] of the image's samples at `step` ("original" or "<variant>/<level>")."""
+    """The random row's i.i.d. uniform heatmaps [K,H,W] of the image's samples at `step` ("original" or
+    "<variant>/<level>"), one seed per sample and step."""
     shape = tuple(item.x.shape[-2:])
     return torch.stack([random_heatmap(shape, zlib.crc32(f"{seed}:{s.sample_id}:{step}".encode()))
                         for s in item.samples])
@@ -232,7 +233,8 @@ def process_image(model, item, method_names, steps, store, settings, args, figur
                 if keys.count(key) > 1 and m != RANDOM:
                     shared[(key, m)] = (maps, seconds)
             if variant == FLOOR:        # two random models: this draw against another (init_seed + 1)
-                other = other or randomized(model, chosen, args.init_seed + 1)
+                if other is None:
+                    other = randomized(model, chosen, args.init_seed + 1)
                 against = explain(m, other, f"{variant}/{level}/second")[0]
             else:
                 against = original(m)

@@ -231,13 +231,16 @@ def test_verdict_rule():
                + _records("b", {("cascading", "heads"): _sim(0.9, 0.9, 0.9), ("cascading", "conv1"): _sim(0.8, 0.25, 0.1)},
                           floor, _sim(0.8, 0.2, 0.1))
                + _records("c", {("cascading", "heads"): _sim(0.9, 0.9, 0.9), ("cascading", "conv1"): _sim(0.3, 0.2, 0.1)},
+                          floor, _sim(0.0, 0.2, 0.1))
+               + _records("d", {("cascading", "heads"): _sim(0.9, 0.9, 0.9), ("cascading", "conv1"): _sim(0.0, -0.3, 0.1)},
                           floor, _sim(0.0, 0.2, 0.1)))
-    meta = {"methods": ["a", "b", "c"], "variants": ["cascading"], "levels": meta_levels}
+    meta = {"methods": ["a", "b", "c", "d"], "variants": ["cascading"], "levels": meta_levels}
     v = sanity_report.summarize(records, meta)["verdicts"]
     assert v["a"]["verdict"] == "passes" and v["a"]["first_floor"] == "conv1"
     assert v["b"]["verdict"] == "fails" and v["b"]["residual_architectural"]   # 0.8, as two random models
     assert "architecture" in v["b"]["text"]
     assert v["c"]["verdict"] == "partly" and not v["c"]["residual_architectural"]   # 0.3 < ½ of the way
+    assert v["d"]["verdict"] == "passes"                          # SSIM below its floor counts as at it
     one_image = [r for r in records if r["image_id"] == 0]
     assert sanity_report.summarize(one_image, meta)["verdicts"]["a"]["verdict"] == "undecided"
 
