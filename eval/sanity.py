@@ -31,9 +31,9 @@ Written into --out:
     figures/sanity_cascading.png, figures/sanity_curves.png (matplotlib, extra `plots`), sanity.html
 
 A rerun with the same settings skips finished records; --fresh starts over. The default budget is
-reduced so that `python -m eval.sanity --out sanity` takes about 10 minutes on 2 CPU cores (LIME
-`DEFAULT_LIME_SAMPLES` samples, SHAP `DEFAULT_SHAP_PERMUTATIONS` permutations, `DEFAULT_SUPERPIXELS`
-superpixels); the paper's: --lime-samples 1000 --shap-permutations 4 --superpixels 250.
+reduced so that `python -m eval.sanity --out sanity` takes about 10 minutes on 2 idle CPU cores:
+4 samples, LIME 200 samples, SHAP 2 permutations, 50 superpixels (README, "Sanity checks"); the
+paper's: --lime-samples 1000 --shap-permutations 4 --superpixels 250.
 """
 import argparse
 import sys
@@ -51,13 +51,12 @@ from eval import store as stores
 from eval.metrics import random_heatmap
 from eval.randomization import VARIANTS, schedule, randomized, ssd_levels
 from eval.samples import images, select
-from eval.sanity_report import OUTPUTS, report_section, write_outputs  # noqa: F401  (report_section: public)
+from eval.sanity_report import (FLOOR, MODELS, OUTPUTS, RANDOM, SHUFFLED, report_section,  # noqa: F401
+                                write_outputs)                       # report_section: public, for report.html
 from eval.similarity import similarities
 from eval.timing import device_name, format_seconds, timed
 
 KIND = "sanity"
-RANDOM = "random"
-FLOOR, SHUFFLED, MODELS = "floor", "shuffled", "random-models"   # variant and levels of the reference records
 METHODS = ("lrp-epsilon", "lrp-gamma", "lrp-zplus", "deeplift-vanilla", "deeplift", "lime", "shap", "gradient")
 DEFAULT_SAMPLES = 4
 DEFAULT_LIME_SAMPLES = 200          # the paper's 4 samples per superpixel would be 200 here as well

@@ -103,19 +103,18 @@ def _floor_test(by: dict, method: str, level: str) -> dict:
     for ms in MEASURES:
         a = {s: r["similarity"][ms] for s, r in mine.items()}
         b = {s: r["similarity"][ms] for s, r in floor.items()}
-        d = paired_difference(a, b, cluster_of)
+        c = {s: r["similarity"][ms] for s, r in models.items()}
+        d, d2 = paired_difference(a, b, cluster_of), paired_difference(a, c, cluster_of)
         f = cluster_bootstrap(list(b.values()), [cluster_of[s] for s in b])["mean"]
-        ci = d["ci95"]
-        out[ms] = {"difference": d, "floor": f, "similarity": cluster_bootstrap(list(a.values()), [cluster_of[s] for s in a]),
-                   "random_models": cluster_bootstrap([r["similarity"][ms] for r in models.values()],
-                                                      [r["image_id"] for r in models.values()]),
-                   "above_random_models": paired_difference(a, {s: r["similarity"][ms] for s, r in models.items()},
-                                                            cluster_of),
+        ci, ci2 = d["ci95"], d2["ci95"]
+        out[ms] = {"difference": d, "floor": f,
+                   "similarity": cluster_bootstrap(list(a.values()), [cluster_of[s] for s in a]),
+                   "random_models": cluster_bootstrap(list(c.values()), [cluster_of[s] for s in c]),
+                   "above_random_models": d2,
                    "at_floor": bool(ci is not None and ci[1] < MARGIN),
                    "kept": bool(ci is not None and f is not None and ci[0] > KEPT * (1 - f)),
-                   "decided": ci is not None and f is not None}
-        ci2 = out[ms]["above_random_models"]["ci95"]
-        out[ms]["architectural"] = bool(ci2 is not None and ci2[1] < MARGIN)
+                   "decided": ci is not None and f is not None,
+                   "architectural": bool(ci2 is not None and ci2[1] < MARGIN)}
     return out
 
 
@@ -191,6 +190,11 @@ def budget_text(meta: dict) -> str:
             f"{b['superpixels']} SLIC superpixels (paper: 1000, 4, 250)")
 
 
+def _md(text: str) -> str:
+    """Text for a markdown table cell (| escaped, as in "ρ of |R|")."""
+    return str(text).replace("|", "\\|")
+
+
 def markdown(summary: dict, meta: dict) -> str:
     settings = meta["settings"]
     lines = [f"# Sanity checks: model-parameter randomisation ({meta['samples']} samples in {meta['images']} "
@@ -198,14 +202,15 @@ def markdown(summary: dict, meta: dict) -> str:
              f"Budget: {budget_text(meta)}. {LEGEND}", ""]
     if summary["verdicts"]:
         lines += ["## Verdicts", "", RULE, "", "| method | verdict | reason |", "|---|---|---|"]
-        lines += [f"| {_label(m, settings)} | **{v['verdict']}** | {v['text']} |" for m, v in summary["verdicts"].items()]
+        lines += [f"| {_md(_label(m, settings))} | **{v['verdict']}** | {_md(v['text'])} |"
+                  for m, v in summary["verdicts"].items()]
         lines.append("")
     for variant in meta["variants"]:
         for ms in MEASURES:
             lines += [f"## {MEASURE_LABELS[ms]}, {variant}", "",
                       "| method | n (images) | " + " | ".join(meta["levels"] + list(REFERENCES.values())) + " |",
                       "|---|---|" + "---|" * (len(meta["levels"]) + len(REFERENCES))]
-            lines += [f"| {lab} | {n} ({g}) | " + " | ".join(cell_text(c, n) for c in cells) + " |"
+            lines += [f"| {_md(lab)} | {n} ({g}) | " + " | ".join(cell_text(c, n) for c in cells) + " |"
                       for lab, n, g, cells in _rows(summary, meta, variant, ms)]
             lines.append("")
     return "\n".join(lines)
@@ -263,11 +268,12 @@ def figure_cascading(out_dir: Path, meta: dict, arrays: dict) -> str:
     fig = Figure(figsize=(1.5 * (len(cols) + 1), 1.5 * len(methods) + 0.5), layout="constrained")
     axes = np.asarray(fig.subplots(len(methods), len(cols) + 1, squeeze=False))
     y0, y1, x0, x1 = (int(v) for v in arrays["region"])
-    image = render.draw_box(arrays["image"].astype(np.uint8), arrays["box"])
+    line = max(2, arrays["image"].shape[0] // 96)       # a line that survives the panels' downscaling
+    image = render.draw_box(arrays["image"].astype(np.uint8), arrays["box"], thickness=line)
     blank = np.full_like(image, 255)
     for i, m in enumerate(methods):
         keys = [f"{stores.HEATMAP}{m}"] + [f"{stores.HEATMAP}{m}/cascading/{lv}" for lv in levels]
-        panels = [image] + [render.draw_box(render.colorize(arrays[k]), (x0, y0, x1 - 1, y1 - 1), render.GREY, 1)
+        panels = [image] + [render.draw_box(render.colorize(arrays[k]), (x0, y0, x1 - 1, y1 - 1), render.GREY, line)
                             if k in arrays else blank for k in keys]
         for j, panel in enumerate(panels):
             ax = axes[i, j]
@@ -312,7 +318,7 @@ def figure_curves(out_dir: Path, summary: dict, meta: dict) -> str:
                         ax.plot([len(levels) + 1 + k], [mean], marker=marker, markersize=7, color=line.get_color())
             ax.set_xticks(np.arange(len(ticks)), ticks, rotation=60, fontsize=7)
             ax.set_title(f"{MEASURE_LABELS[ms]} ({v})", fontsize=9)
-            ax.set_ylim(-0.3 if ms in ("spearman", "ssim") else -0.05, 1.05)
+            ax.set_ylim({"spearman": -1.05, "ssim": -0.3}.get(ms, -0.05), 1.05)
             ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=7)

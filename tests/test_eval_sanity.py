@@ -225,15 +225,14 @@ def _sim(r, ssim_, top):
 
 
 def test_verdict_rule():
-    floor, meta_levels = _sim(0.0, 0.2, 0.1), ["heads", "conv1"]
-    records = (_records("a", {("cascading", "heads"): _sim(0.5, 0.5, 0.5), ("cascading", "conv1"): _sim(0.02, 0.22, 0.12)},
-                        floor, _sim(0.0, 0.2, 0.1))
-               + _records("b", {("cascading", "heads"): _sim(0.9, 0.9, 0.9), ("cascading", "conv1"): _sim(0.8, 0.25, 0.1)},
-                          floor, _sim(0.8, 0.2, 0.1))
-               + _records("c", {("cascading", "heads"): _sim(0.9, 0.9, 0.9), ("cascading", "conv1"): _sim(0.3, 0.2, 0.1)},
-                          floor, _sim(0.0, 0.2, 0.1))
-               + _records("d", {("cascading", "heads"): _sim(0.9, 0.9, 0.9), ("cascading", "conv1"): _sim(0.0, -0.3, 0.1)},
-                          floor, _sim(0.0, 0.2, 0.1)))
+    floor = _sim(0.0, 0.2, 0.1)                                   # ρ 0, SSIM 0.2, top-10 % 0.1
+
+    def method(name, conv1, random_models):
+        return _records(name, {("cascading", "heads"): _sim(0.9, 0.9, 0.9), ("cascading", "conv1"): conv1},
+                        floor, random_models)
+    records = (method("a", _sim(0.02, 0.22, 0.12), floor) + method("b", _sim(0.8, 0.25, 0.1), _sim(0.8, 0.2, 0.1))
+               + method("c", _sim(0.3, 0.2, 0.1), floor) + method("d", _sim(0.0, -0.3, 0.1), floor))
+    meta_levels = ["heads", "conv1"]
     meta = {"methods": ["a", "b", "c", "d"], "variants": ["cascading"], "levels": meta_levels}
     v = sanity_report.summarize(records, meta)["verdicts"]
     assert v["a"]["verdict"] == "passes" and v["a"]["first_floor"] == "conv1"
