@@ -95,6 +95,20 @@ def coco_images(dataset, log=sys.stderr) -> Iterator[tuple]:
         yield image_id, image, boxes, [dataset.categories[int(c)] for c in categories], dataset.masks(image_id)
 
 
+def images(data: str, samples: int, data_seed: int = SYNTHETIC_SEED, coco_root=None, max_images: int | None = None,
+           log=sys.stderr) -> Iterator[tuple]:
+    """The image iterator of a data set ("synthetic": the held-out shapes of `data_seed`, by default
+    50 + 20·samples of them; "coco": `ssd.data.CocoDataset(coco_root)`), at most `max_images`."""
+    if data == "synthetic":
+        return synthetic_images(data_seed, max_images or 50 + 20 * samples)
+    if data != "coco":
+        raise ValueError(f"unknown data {data!r}: use 'synthetic' or 'coco'")
+    from ssd.data import CocoDataset
+    dataset = CocoDataset(coco_root)
+    return coco_images(dataset, log) if max_images is None else \
+        (item for item, _ in zip(coco_images(dataset, log), range(max_images)))
+
+
 def match(detections, gt_boxes: torch.Tensor, gt_labels: torch.Tensor, score_threshold: float = 0.5,
           iou_threshold: float = 0.5) -> list[tuple[int, int, float]]:
     """Greedy matching in order of decreasing score: (detection index, object index, IoU) of each
