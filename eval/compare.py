@@ -32,7 +32,9 @@ from eval import tables
 from eval.curves import LOG_GRID, UNITS, linear_grid
 from eval.measure import Protocol, measure_sample
 from eval.removal import OPERATORS
-from eval.samples import SYNTHETIC_SEED, coco_images, select, synthetic_images
+from eval import cli
+from eval.samples import images as samples_of
+from eval.samples import select
 from eval.timing import device_name, format_seconds, timed
 
 VARIANTS = ("lrp-epsilon", "lrp-gamma", "lrp-zplus", "deeplift-vanilla", "deeplift-gamma", "deeplift")  # figs 4, 5
@@ -48,10 +50,8 @@ def _names(text: str) -> list[str]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m eval.compare", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", choices=("synthetic", "coco"), default="synthetic")
-    p.add_argument("--coco-root", help="COCO root with val2017/*.jpg and annotations/instances_val2017.json")
-    p.add_argument("--weights", default="shapes", help='"shapes" (the embedded model) or a checkpoint path')
+    p = cli.Parser(prog="python -m eval.compare", description=__doc__.split("\n\n")[0])
+    cli.add_data_arguments(p)
     p.add_argument("--samples", type=int, default=24, help="number of detections to explain (default 24, "
                    "about 10 minutes on 2 CPU cores with the embedded model; the paper used 100)")
     p.add_argument("--methods", default=",".join(registry.METHODS),
@@ -64,7 +64,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="operators compared against true removal in the operator fidelity table (synthetic data)")
     p.add_argument("--random-orders", type=int, default=3, help="random orders averaged in the random row")
     p.add_argument("--out", default="results")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0, help="seed of LIME, SHAP, the random orders and tie-breaking")
     p.add_argument("--fresh", action="store_true", help="delete earlier records in --out and start over")
     p.add_argument("--no-figures", action="store_true", help="skip the figures (tables and report only)")
@@ -77,20 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--shap-permutations", type=int, default=4, help="SHAP permutations (paper: 4 ≈ 1000 passes)")
     p.add_argument("--steps", type=int, default=None, help="the paper's pixel flipping (table 2) on this many "
                    "linear steps (paper: 100); default: the 14-point log grid of the removal curves")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="inputs per forward pass when perturbing (default: 2 on the CPU, 32 on CUDA)")
-    p.add_argument("--score-threshold", type=float, default=0.5)
-    p.add_argument("--iou-threshold", type=float, default=0.5)
-    p.add_argument("--data-seed", type=int, default=SYNTHETIC_SEED, help="seed of the synthetic images")
-    p.add_argument("--max-images", type=int, default=None,
-                   help="images to search for matching detections (synthetic default: 50 + 20 × samples)")
     args = p.parse_args(argv)
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as e:
-        p.error(f"--device {args.device!r}: {e}")
-    if args.batch_size is None:
-        args.batch_size = perturb.default_batch_size(device)
     if args.operators is None:
         args.operators = "true" if args.data == "synthetic" else "grey,inpaint"
     return args
@@ -119,17 +105,16 @@ def settings_of(args, model_digest: str) -> dict:
 
 
 def check_args(args) -> None:
-    """Every argument checked before any work starts (ValueError / FileNotFoundError naming it)."""
+    """Every argument checked before any work starts (ValueError / FileNotFoundError naming it);
+    sets the device's default batch size."""
+    cli.check_data_arguments(args)
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
-    for name, low in (("superpixels", 2), ("lime_samples", 2), ("shap_permutations", 1), ("batch_size", 1),
-                      ("random_orders", 1)):
+    for name, low in (("superpixels", 2), ("lime_samples", 2), ("shap_permutations", 1), ("random_orders", 1)):
         if getattr(args, name) < low:
             raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    if args.max_images is not None and args.max_images < 1:
-        raise ValueError(f"--max-images must be >= 1, got {args.max_images}")
     if not math.isfinite(args.gamma) or args.gamma < 0:
         raise ValueError(f"--gamma must be a finite number >= 0, got {args.gamma}")
     for name in ("score_threshold", "iou_threshold"):
@@ -144,22 +129,8 @@ def check_args(args) -> None:
                          "use grey, blur or inpaint")
     if not units or any(u not in UNITS for u in units):
         raise ValueError(f"--units must name superpixels and/or pixels, got {args.units!r}")
-    if args.data == "coco" and not args.coco_root:
-        raise ValueError("--data coco needs --coco-root DIR (with val2017/ and annotations/instances_val2017.json)")
-    if args.weights != "shapes" and not os.path.isfile(args.weights):
-        raise FileNotFoundError(f"weights file not found: {args.weights}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out} is a file, not a folder: give a folder name")
-
-
-def load_images(args, log=sys.stderr):
-    """The image iterator of the chosen data set (errors for a missing root or annotation file)."""
-    if args.data == "synthetic":
-        return synthetic_images(args.data_seed, args.max_images or 50 + 20 * args.samples)
-    from ssd.data import CocoDataset
-    dataset = CocoDataset(args.coco_root)
-    return coco_images(dataset, log) if args.max_images is None else \
-        (item for item, _ in zip(coco_images(dataset, log), range(args.max_images)))
 
 
 def sample_fields(sample) -> dict:
@@ -293,8 +264,6 @@ def run(args):
     method_names = registry.check_methods(_names(args.methods))
     check_args(args)
     device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda given but CUDA is not available")
     rank, world, device = setup_distributed(device)
     out_dir = Path(args.out)
     log = sys.stderr
@@ -304,7 +273,7 @@ def run(args):
         p.requires_grad_(False)
     settings = settings_of(args, run_store.model_digest(model))
     digest = run_store.settings_hash(settings)
-    images = load_images(args, log)
+    images = samples_of(args.data, args.samples, args.data_seed, args.coco_root, args.max_images, log)
     main_store = run_store.Store(out_dir, digest)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ from torchvision.ops import box_iou
 
 import perturb
 import ssd
+from eval import cli
 from eval import methods as registry
 from eval import stats
 from eval.curves import random_heatmap
@@ -175,7 +176,7 @@ def shares(heatmap: torch.Tensor, tag: torch.Tensor, mask: torch.Tensor) -> dict
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m eval.hans", description=__doc__.split("\n\n")[0])
+    p = cli.Parser(prog="python -m eval.hans", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="hans")
     p.add_argument("--weights", default="shapes-hans", help='the Clever-Hans model: "shapes-hans" or a checkpoint')
     p.add_argument("--seed", type=int, default=HANS_SEED, help="seed of the synthetic test images")
@@ -383,12 +384,9 @@ def section_html(out_dir: Path, data: dict) -> str:
 
 
 def report_section(out_dir) -> str:
-    """The HTML section of a Clever-Hans run in out_dir or out_dir/hans (\"\" when there is none)."""
-    for folder in (Path(out_dir), Path(out_dir) / "hans"):
-        data = read_json(folder / "hans.json")
-        if data.get("cells"):
-            return section_html(folder, data)
-    return ""
+    """The HTML section of the Clever-Hans run in out_dir ("" when the folder holds none)."""
+    data = read_json(Path(out_dir) / "hans.json")
+    return section_html(Path(out_dir), data) if data.get("cells") else ""
 
 
 def main(argv=None) -> int:

@@ -214,19 +214,16 @@ def figure_html(out_dir: Path, name: str) -> str:
 
 
 def extra_sections(out_dir: Path) -> list[str]:
-    """report_section(out_dir) of eval.sanity / eval.hans when those modules exist (each returns ""
-    when the folder holds no such run)."""
+    """The sections of an eval.sanity and an eval.hans run lying in this folder or in its subfolder
+    sanity/ or hans/ (each module's report_section(folder) returns "" when the folder holds none)."""
     parts = []
     for name in SECTIONS:
-        try:
-            module = importlib.import_module(f"eval.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"eval.{name}":
-                raise
-            continue
-        section = module.report_section(out_dir) if hasattr(module, "report_section") else ""
-        if section:
-            parts.append(section)
+        module = importlib.import_module(f"eval.{name}")
+        for folder in (out_dir, out_dir / name):
+            section = module.report_section(folder)
+            if section:
+                parts.append(section)
+                break
     return parts
 
 

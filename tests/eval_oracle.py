@@ -56,10 +56,10 @@ def oracle(real_images=None):
 
 
 def install(setattr=setattr) -> None:
-    """Patch eval.compare's synthetic image source and ssd.detect with the oracle (pass
+    """Patch the synthetic image source (eval.samples) and ssd.detect with the oracle (pass
     pytest's monkeypatch.setattr to have the patches undone after a test)."""
     images, detect = oracle()
-    setattr(compare, "synthetic_images", images)
+    setattr(samples, "synthetic_images", images)
     setattr(ssd, "detect", detect)
 
 
