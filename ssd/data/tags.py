@@ -32,7 +32,7 @@ TAG_SIZE = 16
 TAG_CELL = 4
 TAG_TRIES = 32
 TAG_STREAM = 2        # ssd.train's augmentation of sample k uses rng([seed, k, 1])
-CUE_CATEGORY = 1 + SHAPES.index("circle")
+CUE_CATEGORY = 1 + SHAPES.index("triangle")
 
 _cells = (np.add.outer(np.arange(TAG_SIZE) // TAG_CELL, np.arange(TAG_SIZE) // TAG_CELL) % 2)
 TAG_PATTERN = np.repeat((255.0 * _cells)[:, :, None], 3, axis=2).astype(np.float32)   # [S,S,3]
