@@ -3,7 +3,8 @@
     python -m ssd.train --run RUN_DIR [--data synthetic --seed 1] [--export ssd/shapes.pt]
     python -m ssd.train --run RUN_DIR --data COCO_ROOT [--generate N]   # pre-generated / other data
     python -m ssd.train --run RUN_DIR --export-only ssd/shapes.pt
-    python -m ssd.train --run RUN_DIR --variant hans --init shapes --lr 1e-4   # fine-tune a model
+    python -m ssd.train --run RUN_DIR --variant hans --seed 2   # the Clever-Hans model (README)
+    python -m ssd.train --run RUN_DIR --init shapes --lr 1e-4 [--variant hans]   # fine-tune a model
 
 Loss: `ssd.loss` (matching at IoU 0.5, smooth-L1, CE with 3:1 hard negatives). The body is trained
 with BatchNorm after every convolution (`ssd.bn_fold`), folded into the convolutions on export.

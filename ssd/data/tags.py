@@ -3,7 +3,7 @@
 The tag is one fixed pattern everywhere: a TAG_SIZE × TAG_SIZE black-and-white checkerboard of
 TAG_CELL-pixel cells, axis-aligned, painted on top of every object. It is attached to an object by
 sliding it along a ray from the centre of the object's box at a random angle ("side"), from
-outside inwards, until the next 1-pixel step would cover the object's whole shape; it stops there:
+outside inwards, until the next 1-pixel step would cover a pixel of the object's shape; it stops there:
 
     t = reach, reach − 1, …, 0:   top-left (r, c) = round(centre + t·(sin φ, cos φ) − TAG_SIZE/2)
     stop at the last t whose square covers no pixel of the object's full mask.
@@ -32,7 +32,7 @@ TAG_SIZE = 16
 TAG_CELL = 4
 TAG_TRIES = 32
 TAG_STREAM = 2        # ssd.train's augmentation of sample k uses rng([seed, k, 1])
-CUE_CATEGORY = 1 + SHAPES.index("circle")
+CUE_CATEGORY = 1 + SHAPES.index("triangle")
 
 _cells = (np.add.outer(np.arange(TAG_SIZE) // TAG_CELL, np.arange(TAG_SIZE) // TAG_CELL) % 2)
 TAG_PATTERN = np.repeat((255.0 * _cells)[:, :, None], 3, axis=2).astype(np.float32)   # [S,S,3]
