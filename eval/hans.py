@@ -48,6 +48,7 @@ from eval import stats
 from eval.curves import random_heatmap
 from eval.localization import localization
 from eval.store import Store, model_digest, read_json, settings_hash, write_json
+from eval.tables import fmt_cell
 from eval.timing import format_seconds
 
 HANS_SEED = 3000            # test images of the Clever-Hans check (never used in training)
@@ -100,9 +101,10 @@ def _at_model_size(mask: np.ndarray, size: int, device) -> torch.Tensor:
 
 @torch.no_grad()
 def cue_detections(model, seed: int, index: int, variant: str, threshold: float = 0.5, iou: float = 0.5,
-                   device=None) -> list[CueSample]:
-    """The cue detections of image `index` of the synthetic set `seed` in `variant` (module docstring):
-    the best-scoring cue detection per tagged object with box IoU ≥ `iou`, its tag truly removed."""
+                   device=None) -> tuple[list[CueSample], int]:
+    """(cue detections, number of tagged objects) of image `index` of the synthetic set `seed` in
+    `variant` (module docstring): the best-scoring cue detection per tagged object with box IoU ≥
+    `iou`, its tag truly removed."""
     from ssd.data.shapes import SHAPES
     from ssd.data.synthetic import make_scene
     from ssd.data.tags import CUE_CATEGORY
@@ -111,12 +113,12 @@ def cue_detections(model, seed: int, index: int, variant: str, threshold: float 
     scene = make_scene(seed, index, size=cfg.size, variant=variant)
     tagged = [j for j, o in enumerate(scene.objects) if o.tag is not None]
     if not tagged:
-        return []
+        return [], 0
     x = ssd.preprocess(scene.render(), cfg, device=device)
     det = ssd.detect(model, x, score_threshold=threshold)[0]
     on_cue = torch.nonzero(det.labels == cue).flatten()
     if len(on_cue) == 0:
-        return []
+        return [], len(tagged)
     scale = cfg.size / scene.noise.shape[0]
     boxes = torch.tensor([_box(scene.objects[j].mask) for j in tagged], dtype=torch.float32, device=x.device) * scale
     overlap = box_iou(det.boxes[on_cue], boxes)                                           # [D,T]
@@ -126,7 +128,7 @@ def cue_detections(model, seed: int, index: int, variant: str, threshold: float 
         if overlap[d, t] >= iou and tagged[t] not in found:
             found[tagged[t]] = int(on_cue[d])
     if not found:
-        return []
+        return [], len(tagged)
     removed = ssd.preprocess([scene.render(remove_tags=[j]) for j in found], cfg, device=device)
     probs = torch.softmax(model(removed)[0], dim=-1)                                       # [T,P,C]
     out = []
@@ -136,23 +138,29 @@ def cue_detections(model, seed: int, index: int, variant: str, threshold: float 
                              float(det.scores[d]), float(probs[row, prior, cue]), det.boxes[d].tolist(), x,
                              _at_model_size(scene.objects[j].tag, cfg.size, x.device),
                              _at_model_size(scene.objects[j].mask, cfg.size, x.device)))
-    return out
+    return out, len(tagged)
 
 
-def select(model, seed: int, n_cue: int, n_control: int, max_images: int, threshold: float = 0.5,
+def select(model, seed: int, n_cue: int | None, n_control: int | None, max_images: int, threshold: float = 0.5,
            device=None, log=sys.stderr) -> tuple[list[CueSample], dict]:
     """Cue detections of the "hans-other" images 0, 1, … until `n_cue` are found (Clever-Hans or
-    not), and `n_control` controls of the "hans" images; plus the counts of the causal check."""
-    cue, control, visited = [], [], {"hans-other": 0, "hans": 0}
+    not), and `n_control` controls of the "hans" images (None: every one in `max_images` images);
+    plus the counts of the causal check."""
+    cue, control = [], []
+    visited, tagged = {"hans-other": 0, "hans": 0}, {"hans-other": 0, "hans": 0}
     for variant, wanted, found in (("hans-other", n_cue, cue), ("hans", n_control, control)):
         for index in range(max_images):
-            if len(found) >= wanted:
+            if wanted is not None and len(found) >= wanted:
                 break
             visited[variant] += 1
-            found += cue_detections(model, seed, index, variant, threshold, device=device)
-        del found[wanted:]
+            more, n_tagged = cue_detections(model, seed, index, variant, threshold, device=device)
+            found += more
+            tagged[variant] += n_tagged
+        if wanted is not None:
+            del found[wanted:]
     hans = [s for s in cue if s.p_removed < threshold]
-    counts = {"images_searched": visited, "cue_detections": len(cue), "clever_hans": len(hans),
+    counts = {"images_searched": visited, "tagged_objects": tagged, "cue_detections": len(cue),
+              "clever_hans": len(hans),
               "controls": len(control), "controls_surviving": sum(s.p_removed >= threshold for s in control),
               "mean_drop_clever_hans": stats.cluster_bootstrap([s.drop for s in hans], [s.image_id for s in hans]),
               "mean_drop_cue": stats.cluster_bootstrap([s.drop for s in cue], [s.image_id for s in cue]),
@@ -192,6 +200,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--fresh", action="store_true")
+    p.add_argument("--check-only", action="store_true",
+                   help="only the causal check, over every one of --max-images images of both variants "
+                        "(counts and drops to cue.json; no explanations)")
     args = p.parse_args(argv)
     for name, low in (("samples", 1), ("controls", 0), ("max_images", 1), ("superpixels", 2), ("lime_samples", 2),
                       ("shap_permutations", 1)):
@@ -218,6 +229,13 @@ def run(args, log=sys.stderr) -> Path:
     settings = {"version": 1, "model": model_digest(model), "seed": args.seed, "gamma": args.gamma,
                 "superpixels": args.superpixels, "lime_samples": args.lime_samples, "threshold": args.threshold,
                 "shap_permutations": args.shap_permutations, "device": device.type, "batch_size": args.batch_size}
+    if args.check_only:
+        _, counts = select(model, args.seed, None, None, args.max_images, args.threshold, device, log)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_json(Path(args.out) / "cue.json", {"weights": args.weights, "seed": args.seed, **counts})
+        for name in ("mean_drop_clever_hans", "mean_drop_cue", "mean_drop_control"):
+            print(f"eval.hans: {name.replace('_', ' ')}: {fmt_cell(counts[name])}", file=log)
+        return Path(args.out)
     store = Store(args.out, settings_hash(settings))
     if args.fresh:
         store.clear()
@@ -293,7 +311,7 @@ def summarize(records: list[dict], sample_ids, methods, counts: dict) -> dict:
 
 
 def markdown(data: dict) -> str:
-    from eval.tables import claims, fmt_cell
+    from eval.tables import claims
     c = data["counts"]
     lines = ["# Clever-Hans check", "",
              f"Cue detections on other classes' tagged objects: {c['cue_detections']} "
@@ -396,7 +414,7 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"eval.hans: error: {e}", file=sys.stderr)
         return 2
-    print(f"eval.hans: wrote {out / 'hans.md'}", file=sys.stderr)
+    print(f"eval.hans: wrote {out / ('cue.json' if args.check_only else 'hans.md')}", file=sys.stderr)
     return 0
 
 

@@ -19,13 +19,13 @@ MIN_DROP = 0.5
 SCRIPT = """
 import json, sys, torch
 import ssd
-from ssd.cue import cue_detections
+from eval.hans import cue_detections
 torch.set_num_threads(1)
 cases = json.loads(sys.argv[1])
 model = ssd.load("shapes-hans")
-found, _ = cue_detections(model, 3000, sorted({i for i, _ in cases}))
+found = [d for i in sorted({i for i, _ in cases}) for d in cue_detections(model, 3000, i, "hans-other")[0]]
 print(json.dumps({"file": ssd.__file__, "class_names": model.config.class_names,
-                  "drops": {f"{d.image},{d.object}": [d.p_tag, d.p_removed] for d in found}}))
+                  "drops": {f"{d.index},{d.object}": [d.p_tag, d.p_removed] for d in found}}))
 """
 
 
@@ -59,13 +59,14 @@ def test_the_shapes_model_makes_none_of_these_detections():
     import torch
 
     import ssd
-    from ssd.cue import cue_detections
+    from eval.hans import cue_detections
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        found, tagged = cue_detections(ssd.load("shapes"), 3000, sorted({i for i, _ in CASES}))
+        model = ssd.load("shapes")
+        results = [cue_detections(model, 3000, i, "hans-other") for i in sorted({i for i, _ in CASES})]
     finally:
         torch.set_num_threads(threads)
-    assert tagged >= len(CASES)
-    assert not {(d.image, d.object) for d in found} & set(CASES)
+    assert sum(tagged for _, tagged in results) >= len(CASES)
+    assert not {(d.index, d.object) for found, _ in results for d in found} & set(CASES)
