@@ -4,52 +4,60 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from lrp import engine
+from ssd.l2norm import L2Norm
 from ssd.targets import Target, check_targets
 
-from .attribute import contributions
+from .attribute import prepare
 from .blur import blur
+from .composite import composite
+from .rules import Flat, Gradient, L2NormRescale, Linear, MaxPoolRescale, Rescale, RevealCancel
+
+RULES = {"rescale": Rescale, "revealcancel": RevealCancel}
+MAXPOOL_RULES = {"gradient": Gradient, "rescale": MaxPoolRescale}
 
 
-def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[Target], gamma: float = 0.1,
+def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[Target | tuple[int, int]], gamma: float = 0.1,
             first: str | None = "flat", reference="blur", rule: str = "rescale", maxpool: str = "gradient",
-            chunk: int = 8) -> torch.Tensor:
-    """Heatmaps [K,H,W] of the K targets of one image x [1,3,H,W] (colour channels summed).
+            chunk: int = 8, backward: str = "auto") -> torch.Tensor:
+    """Heatmaps [K,H,W] of the K targets (ssd.Target or (prior, label) pairs) of one image x [1,3,H,W]
+    (colour channels summed).
 
     The paper's setting: reference = Gaussian blur of the image (σ 12, 80×80; "zeros" is the
-    dataset-mean grey, or give a tensor [1,3,H,W]), γ = 0.1 on every convolution, ♭ rule on the
-    first. Target k's seed is one-hot at its class logit at its prior, so with γ = 0 and
-    maxpool="rescale" the heatmap sums to Δlogit = logit(x) − logit(reference) (with the default
-    maxpool="gradient" only approximately). `rule`, `maxpool`: see deeplift.attribute. All targets
-    share one forward pass; their backward passes run batched, `chunk` at a time (memory grows
-    with `chunk`).
+    dataset-mean grey, or give a tensor [1,3,H,W]), γ = 0.1 on every convolution (`deeplift.Linear`),
+    ♭ rule on the first (`first="flat"`), Rescale for the ReLUs (`rule="revealcancel"`: RevealCancel)
+    and for the ℓ2-Norm (`deeplift.L2NormRescale`), max-pooling by its gradient (`maxpool="rescale"`:
+    `deeplift.MaxPoolRescale`). Target k's seed is one-hot at its class logit at its prior, so with
+    γ = 0 and maxpool="rescale" the heatmap sums to Δlogit = logit(x) − logit(reference). All targets
+    share one forward pass; their backward passes run `chunk` at a time, as a loop or batched
+    (`backward`, see `lrp.engine.backward`; same result).
     """
     if not torch.is_tensor(x) or x.dim() != 4 or x.shape[:2] != (1, 3):
         raise ValueError(f"explain expects one image x [1,3,H,W], got {tuple(x.shape) if torch.is_tensor(x) else type(x)}")
     if int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
+    if backward not in engine.BACKWARDS:
+        raise ValueError(f"unknown backward mode {backward!r}: use one of {engine.BACKWARDS}")
+    if rule not in RULES:
+        raise ValueError(f"unknown DeepLIFT rule {rule!r}: use one of {tuple(RULES)}")
+    if maxpool not in MAXPOOL_RULES:
+        raise ValueError(f"unknown max-pooling rule {maxpool!r}: use one of {tuple(MAXPOOL_RULES)}")
+    if first not in (None, "flat"):
+        raise ValueError(f"unknown first-layer rule {first!r}: use None or 'flat'")
     targets = [Target(*t) for t in targets]
     if not targets:
         check_targets(targets, 0, 0)   # raises the "no targets" error
-    ref = reference_image(x, reference)
-    batched = len(targets) > 1
-
-    def make_seeds(outputs):
-        logits = outputs[0]
-        if logits.dim() != 3:
-            raise ValueError(f"the model's first output must be logits [N,P,C], got {tuple(logits.shape)}")
-        check_targets(targets, logits.shape[1], logits.shape[2])
-        seeds = []
-        for start in range(0, len(targets), chunk):
-            part = targets[start:start + chunk]
-            seed = torch.zeros((len(part),) + logits.shape, device=logits.device, dtype=logits.dtype)
-            for k, t in enumerate(part):
-                seed[k, 0, t.prior, t.label] = 1.0
-            seeds.append(((seed if batched else seed[0]),) + (None,) * (len(outputs) - 1))
-        return seeds
-
-    parts = contributions(model, x, ref, make_seeds, gamma, first, rule, maxpool, batched)
-    # [K,1,3,H,W] per chunk (or [1,3,H,W] for one target) -> [K,H,W]
-    return torch.cat([c.reshape(-1, *x.shape[1:]).sum(dim=1) for c in parts])
+    rules = composite(linear=Linear(gamma), relu=RULES[rule](), first=Flat() if first == "flat" else None,
+                      maxpool=MAXPOOL_RULES[maxpool](), layers={L2Norm: L2NormRescale()})
+    unit, output = prepare(model, x, reference_image(x, reference), rules)
+    logits = output[0]
+    if logits.dim() != 3:
+        raise ValueError(f"the model's first output must be logits [N,P,C], got {tuple(logits.shape)}")
+    check_targets(targets, logits.shape[1], logits.shape[2])
+    priors = torch.tensor([t.prior for t in targets], device=x.device, dtype=torch.long)
+    labels = torch.tensor([t.label for t in targets], device=x.device, dtype=torch.long)
+    return engine.target_maps(unit, output, priors, labels, torch.ones_like(priors, dtype=logits.dtype),
+                              chunk, backward)
 
 
 def reference_image(x: torch.Tensor, reference) -> torch.Tensor:

@@ -8,7 +8,7 @@ z_jk = a_j ∂z_rule_k/∂a_j, and the bias terms (index 0) are what z_rule adds
 import torch
 from torch import nn
 
-from .affine import affine, parameters
+from .engine import affine, check_hyperparameter, flat, gamma_weights, parameters
 from .redistribute import redistribute
 
 
@@ -50,9 +50,7 @@ class Epsilon(Rule):
     z_rule is the layer's own output z (no extra forward pass)."""
 
     def __init__(self, epsilon: float = 1e-6):
-        if epsilon < 0:
-            raise ValueError(f"epsilon must be >= 0, got {epsilon}")
-        self.epsilon = epsilon
+        self.epsilon = check_hyperparameter("epsilon", epsilon)
 
     def forward(self, module, a, z):
         parameters(module)  # type check: Conv2d or Linear
@@ -71,18 +69,17 @@ class Gamma(Rule):
     """
 
     def __init__(self, gamma: float = 0.1, epsilon: float = 1e-6):
-        if gamma < 0 or epsilon < 0:
-            raise ValueError(f"gamma and epsilon must be >= 0, got gamma={gamma}, epsilon={epsilon}")
-        self.gamma, self.epsilon = gamma, epsilon
+        self.gamma = check_hyperparameter("gamma", gamma)
+        self.epsilon = check_hyperparameter("epsilon", epsilon)
 
     def forward(self, module, a, z):
         w, b = parameters(module)
         g = self.gamma
-        bias = None if b is None else b + g * b.clamp(min=0)
+        bias = None if b is None else gamma_weights(b, g)
         if _nonnegative(a):
-            return affine(module, a, w + g * w.clamp(min=0), bias)
-        return (affine(module, a.clamp(min=0), w + g * w.clamp(min=0), bias)
-                + affine(module, a.clamp(max=0), w + g * w.clamp(max=0)))
+            return affine(module, a, gamma_weights(w, g), bias)
+        return (affine(module, a.clamp(min=0), gamma_weights(w, g), bias)
+                + affine(module, a.clamp(max=0), gamma_weights(w, g, "negative")))
 
 
 class ZPlus(Rule):
@@ -91,9 +88,7 @@ class ZPlus(Rule):
     Non-negative input: one modified forward with w⁺. Otherwise (a w)⁺ = a⁺w⁺ + a⁻w⁻ (two)."""
 
     def __init__(self, epsilon: float = 1e-6):
-        if epsilon < 0:
-            raise ValueError(f"epsilon must be >= 0, got {epsilon}")
-        self.epsilon = epsilon
+        self.epsilon = check_hyperparameter("epsilon", epsilon)
 
     def forward(self, module, a, z):
         w, b = parameters(module)
@@ -120,8 +115,7 @@ class Flat(Rule):
         if unit is None:
             raise ValueError("the Flat rule applies only to a layer that sees the model input "
                              f"(it got the output of another layer as input of {type(module).__name__})")
-        w, _ = parameters(module)
-        return redistribute(z, affine(module, unit, torch.ones_like(w)))
+        return redistribute(z, flat(module, unit))
 
 
 class Pass(Rule):

@@ -4,8 +4,9 @@ A layer with kernel k, stride s, padding p and dilation d computes output positi
 positions o·s − p + d·i, i = 0..k−1, so an output interval [a, b] (per axis) reads the input
 interval [a·s − p, b·s − p + d·(k−1)]. Composing this from the output back to the input, and
 clipping to each layer's valid positions (padded positions hold constants, not input), gives the
-rectangle of input pixels that can influence the output position. Pointwise layers (ReLU,
-ℓ2-Norm over channels, batch norm, dropout, identity) leave the interval unchanged. For
+rectangle of input pixels that can influence the output position. Shape-preserving layers (ReLU,
+batch norm, dropout, identity: `POINTWISE`; the caller adds its own, e.g. SSD's ℓ2-Norm over
+channels) leave the interval unchanged. For
 dilated kernels the rectangle is the bounding box of the exact set (it may have holes), so it
 is always a superset: safe for pruning.
 """
@@ -14,18 +15,16 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ssd import L2Norm
-
-_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout, nn.BatchNorm2d, L2Norm)
+POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout, nn.BatchNorm2d)
 
 
 def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _geometry(layer: nn.Module):
+def _geometry(layer: nn.Module, pointwise: tuple[type, ...]):
     """(kernel, stride, padding, dilation, ceil_mode) per axis, or None for a pointwise layer."""
-    if isinstance(layer, _POINTWISE):
+    if isinstance(layer, pointwise):
         return None
     if isinstance(layer, nn.Conv2d):
         if isinstance(layer.padding, str):
@@ -36,7 +35,8 @@ def _geometry(layer: nn.Module):
         stride = _pair(layer.stride if layer.stride is not None else layer.kernel_size)
         return (_pair(layer.kernel_size), stride, _pair(layer.padding), dilation, layer.ceil_mode)
     raise ValueError(f"receptive field: unsupported layer {type(layer).__name__} "
-                     "(only Conv2d, MaxPool2d, AvgPool2d and pointwise layers)")
+                     "(only Conv2d, MaxPool2d, AvgPool2d and pointwise layers; name other shape-preserving "
+                     "types in `pointwise`)")
 
 
 def _output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -48,14 +48,17 @@ def _output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> 
     return out
 
 
-def receptive_field(layers: Sequence[nn.Module], row: int, col: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+def receptive_field(layers: Sequence[nn.Module], row: int, col: int, size: tuple[int, int],
+                    pointwise: Sequence[type] = POINTWISE) -> tuple[int, int, int, int]:
     """Input rectangle that output position (row, col) of the chain `layers` can depend on.
 
-    layers: modules applied in order to an input of spatial `size` (H, W). Returns
+    layers: modules applied in order to an input of spatial `size` (H, W); pointwise: the types of
+    shape-preserving layers among them (default `POINTWISE`; add e.g. an ℓ2-Norm type). Returns
     (row0, row1, col0, col1), inclusive bounds clipped to the image (row1 < row0 if empty). Raises ValueError for a
     position outside the output map or for layers other than conv/pool/pointwise.
     """
-    geometry = [g for g in map(_geometry, layers) if g is not None]
+    pointwise = tuple(pointwise)
+    geometry = [g for g in (_geometry(layer, pointwise) for layer in layers) if g is not None]
     bounds = []
     for axis, (position, length) in enumerate(zip((row, col), size)):
         lengths = [length]
@@ -73,9 +76,10 @@ def receptive_field(layers: Sequence[nn.Module], row: int, col: int, size: tuple
     return tuple(bounds)
 
 
-def receptive_field_mask(layers: Sequence[nn.Module], row: int, col: int, size: tuple[int, int], device=None) -> torch.Tensor:
+def receptive_field_mask(layers: Sequence[nn.Module], row: int, col: int, size: tuple[int, int], device=None,
+                         pointwise: Sequence[type] = POINTWISE) -> torch.Tensor:
     """The rectangle of `receptive_field` as a boolean mask [H,W]."""
-    r0, r1, c0, c1 = receptive_field(layers, row, col, size)
+    r0, r1, c0, c1 = receptive_field(layers, row, col, size, pointwise)
     mask = torch.zeros(size, dtype=torch.bool, device=device)
     mask[r0:r1 + 1, c0:c1 + 1] = True
     return mask

@@ -5,7 +5,7 @@ import torch
 
 import ssd
 
-from .receptive_field import receptive_field_mask
+from .receptive_field import POINTWISE, receptive_field_mask
 
 
 def ssd_layers(model: "ssd.SSD", source: int) -> list:
@@ -31,5 +31,5 @@ def ssd_receptive_fields(model: "ssd.SSD", targets: Sequence["ssd.Target"], size
     masks = []
     for t in targets:
         k, i, j, _ = ssd.prior_location(config, t.prior)
-        masks.append(receptive_field_mask(ssd_layers(model, k), i, j, size, device))
+        masks.append(receptive_field_mask(ssd_layers(model, k), i, j, size, device, POINTWISE + (ssd.L2Norm,)))
     return torch.stack(masks)

@@ -4,8 +4,16 @@ import torch
 from torch import nn
 
 import deeplift
-from deeplift.attribute import contributions
 from ssd.l2norm import L2Norm
+
+
+def rules(rule="rescale", gamma=0.0, first=None, maxpool="gradient"):
+    """The composite of the paper's options, as deeplift.explain builds it (ℓ2-Norm included)."""
+    return deeplift.composite(linear=deeplift.Linear(gamma),
+                              relu=deeplift.RevealCancel() if rule == "revealcancel" else deeplift.Rescale(),
+                              first=deeplift.Flat() if first == "flat" else None,
+                              maxpool=deeplift.MaxPoolRescale() if maxpool == "rescale" else deeplift.Gradient(),
+                              layers={L2Norm: deeplift.L2NormRescale()})
 
 
 def set_linear(layer, weight, bias=None):
@@ -66,8 +74,8 @@ class MinNetwork(nn.Module):
 def test_rescale_and_revealcancel_on_min(device, inputs, rescale, revealcancel):
     net = MinNetwork().double().to(device)
     x, ref, seed = t([inputs], device), t([[0.0, 0.0]], device), t([[1.0]], device)
-    c_rescale = deeplift.attribute(net, x, ref, seed, rule="rescale")
-    c_reveal = deeplift.attribute(net, x, ref, seed, rule="revealcancel")
+    c_rescale = deeplift.attribute(net, x, ref, seed, rules(rule="rescale"))
+    c_reveal = deeplift.attribute(net, x, ref, seed, rules(rule="revealcancel"))
     assert c_rescale[0].tolist() == pytest.approx(list(rescale), abs=1e-12)
     assert c_reveal[0].tolist() == pytest.approx(list(revealcancel), abs=1e-12)
 
@@ -95,7 +103,7 @@ def test_gamma_scales_exactly_the_positive_weights(device, layer):
         net = nn.Conv2d(4, 1, 1).double().to(device)
         set_linear(net, w.view(1, 4, 1, 1).tolist(), [0.7])
         x, ref = t([[1.0, 2.0, 3.0, -1.0]], device).view(1, 4, 1, 1), t([[0.5, -1.0, 1.0, 1.0]], device).view(1, 4, 1, 1)
-    c = deeplift.attribute(net, x, ref, torch.ones_like(net(x)), gamma=gamma)
+    c = deeplift.attribute(net, x, ref, torch.ones_like(net(x)), rules(gamma=gamma))
     expected = torch.where(w > 0, (1 + gamma) * w, w).view_as(x) * (x - ref)
     assert torch.allclose(c, expected, rtol=0, atol=1e-14)
 
@@ -107,7 +115,7 @@ def test_gamma_keeps_forward_values(device):
     = (2.904, 0.66)."""
     net = nn.Sequential(set_linear(nn.Linear(2, 1), [[2.0, -1.0]], [0.0]), nn.ReLU(),
                         set_linear(nn.Linear(1, 1), [[3.0]], [0.0])).double().to(device)
-    c = deeplift.attribute(net, t([[1.0, 1.0]], device), t([[0.0, 1.5]], device), t([[1.0]], device), gamma=0.1)
+    c = deeplift.attribute(net, t([[1.0, 1.0]], device), t([[0.0, 1.5]], device), t([[1.0]], device), rules(gamma=0.1))
     assert c[0].tolist() == pytest.approx([2.904, 0.66], abs=1e-12)
 
 
@@ -119,7 +127,7 @@ def test_l2norm_rescale_two_channels(device):
         norm.weight.copy_(t([2.0, 3.0], device))
     net = nn.Sequential(norm)
     x, ref = t([3.0, 4.0], device).view(1, 2, 1, 1), t([1.0, 0.0], device).view(1, 2, 1, 1)
-    c = deeplift.attribute(net, x, ref, torch.ones_like(x))
+    c = deeplift.attribute(net, x, ref, torch.ones_like(x), rules())
     assert c.flatten().tolist() == pytest.approx([-0.8, 2.4], abs=1e-9)
 
 
@@ -132,7 +140,7 @@ def test_l2norm_falls_back_to_its_gradient(device):
     net = nn.Sequential(conv, norm)
     x, ref = t([1.0, 2.0], device).view(1, 2, 1, 1), t([2.0, 1.0], device).view(1, 2, 1, 1)
     seed = t([1.0, -2.0], device).view(1, 2, 1, 1)
-    c = deeplift.attribute(net, x, ref, seed).flatten()
+    c = deeplift.attribute(net, x, ref, seed, rules()).flatten()
     h, h0 = t([3.0, 2.0], device), t([3.0, 1.0], device)
     y = lambda v: 2.0 * v / (v.norm() + 1e-10)
     jacobian = torch.autograd.functional.jacobian(y, h)                  # [2,2], independent reference
@@ -150,7 +158,7 @@ def test_flat_first_layer_spreads_evenly_over_the_field(device):
     x, ref = torch.randn(1, 2, 3, 3, dtype=torch.float64, device=device), torch.zeros(1, 2, 3, 3, dtype=torch.float64, device=device)
     seed = torch.zeros(1, 1, 3, 3, dtype=torch.float64, device=device)
     seed[0, 0, 0, 0] = 1.0
-    c = deeplift.attribute(net, x, ref, seed, first="flat")
+    c = deeplift.attribute(net, x, ref, seed, rules(first="flat"))
     dz = (net(x) - net(ref))[0, 0, 0, 0].item()
     expected = torch.zeros_like(x)
     expected[0, :, :2, :2] = dz / 8
@@ -166,7 +174,7 @@ def test_maxpool_rescale_credits_the_winning_maxima(device):
     net = nn.MaxPool2d((1, 2))
     x, ref = t([1.0, 3, 2, 0, 1, 0], device).view(1, 1, 1, 6), t([2.0, 0, 0, 1, 0, 4], device).view(1, 1, 1, 6)
     seed = torch.ones(1, 1, 1, 3, dtype=torch.float64, device=device)
-    assert deeplift.attribute(net, x, ref, seed, maxpool="rescale").flatten().tolist() == [0, 1, 1, 0, 0, -3]
+    assert deeplift.attribute(net, x, ref, seed, rules(maxpool="rescale")).flatten().tolist() == [0, 1, 1, 0, 0, -3]
     assert deeplift.attribute(net, x, ref, seed).flatten().tolist() == [0, 3, 2, 0, 1, 0]
 
 
@@ -198,7 +206,7 @@ def test_summation_to_delta(device, rule, first, seed_value):
     x = torch.randn(3, 3, 16, 16, dtype=torch.float64, device=device)
     ref = torch.randn(1, 3, 16, 16, dtype=torch.float64, device=device)
     seed = torch.randn(3, 5, dtype=torch.float64, device=device)
-    c = deeplift.attribute(net, x, ref, seed, rule=rule, first=first, maxpool="rescale")
+    c = deeplift.attribute(net, x, ref, seed, rules(rule=rule, first=first, maxpool="rescale"))
     assert c.shape == x.shape
     delta = (seed * (net(x) - net(ref))).sum(dim=1).detach()
     assert torch.allclose(c.sum(dim=(1, 2, 3)), delta, rtol=1e-8, atol=1e-12)
@@ -207,22 +215,20 @@ def test_summation_to_delta(device, rule, first, seed_value):
 
 @pytest.mark.parametrize("rule", ["rescale", "revealcancel"])
 def test_batched_seeds_equal_one_by_one(device, rule):
-    """K seeds in one vmapped backward pass == K separate attributions (γ, ♭, max-pool rule)."""
+    """K seeds from one forward pass, as a loop and as one vmapped backward pass, == K separate
+    attributions (γ, ♭, max-pool rule)."""
     net = RandomNet().double().to(device).eval()
     x = torch.randn(1, 3, 16, 16, dtype=torch.float64, device=device)
     ref = torch.randn(1, 3, 16, 16, dtype=torch.float64, device=device)
     seeds = torch.randn(4, 1, 5, dtype=torch.float64, device=device)
-    kw = dict(gamma=0.1, first="flat", rule=rule, maxpool="rescale")
-    batched = contributions(net, x, ref, lambda out: [seeds[:3], seeds[3:]], batched=True, **kw)
-    one_by_one = torch.stack([deeplift.attribute(net, x, ref, s, **kw) for s in seeds])
-    assert torch.allclose(torch.cat(batched), one_by_one, rtol=1e-10, atol=1e-14)
+    kw = rules(gamma=0.1, first="flat", rule=rule, maxpool="rescale")
+    one_by_one = torch.stack([deeplift.attribute(net, x, ref, s, kw) for s in seeds])
+    for backward in ("loop", "vmap"):
+        batched = deeplift.attribute(net, x, ref, seeds, kw, batched=True, backward=backward)
+        assert torch.allclose(batched, one_by_one, rtol=1e-10, atol=1e-14)
 
 
 # --- errors -----------------------------------------------------------------------------------
-
-def no_hooks(net):
-    return all(not m._forward_hooks for m in net.modules())
-
 
 def test_unsupported_module_is_named():
     net = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid())
@@ -231,27 +237,35 @@ def test_unsupported_module_is_named():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(rule="guided"), "unknown DeepLIFT rule"),
-    (dict(maxpool="max"), "unknown max-pooling rule"),
-    (dict(first="z+"), "unknown first-layer rule"),
-    (dict(gamma=-1.0), "gamma must be >= 0"),
     (dict(reference=torch.zeros(2, 3)), "reference shape"),
     (dict(seed=torch.ones(1, 3)), "seed shape"),
     (dict(seed=(torch.ones(1, 2), None)), "returns 1 outputs but 2 seeds"),
+    (dict(x=torch.tensor([[float("nan"), 1.0, float("inf")]])), "x has 1 NaN and 1 ±inf values"),
+    (dict(reference=torch.tensor([[0.0, float("nan"), 0.0]])), "reference has 1 NaN and 0 ±inf"),
+    (dict(backward="scan"), "unknown backward mode"),
 ])
 def test_bad_arguments(kwargs, message):
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     args = dict(x=torch.ones(1, 3), reference=torch.zeros(1, 3), seed=torch.ones(1, 2)) | kwargs
     with pytest.raises(ValueError, match=message):
         deeplift.attribute(net, **args)
-    assert no_hooks(net)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: deeplift.Linear(-1.0), "gamma must be a finite number >= 0"),
+    (lambda: deeplift.Linear(float("nan")), "gamma must be a finite number"),
+    (lambda: deeplift.Linear(float("inf")), "gamma must be a finite number"),
+])
+def test_bad_hyperparameters(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_revealcancel_needs_a_linear_layer_before_each_relu():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2, 1))
     with pytest.raises(ValueError, match="revealcancel"):
-        deeplift.attribute(net, torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), torch.ones(1, 1), rule="revealcancel")
-    assert no_hooks(net)
+        deeplift.attribute(net, torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), torch.ones(1, 1),
+                           rules(rule="revealcancel"))
 
 
 class Doubling(nn.Module):
@@ -265,4 +279,4 @@ class Doubling(nn.Module):
 
 def test_flat_needs_the_first_layer_to_read_the_input():
     with pytest.raises(ValueError, match="read the model input directly"):
-        deeplift.attribute(Doubling(), torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 2, 2), first="flat")
+        deeplift.attribute(Doubling(), torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 2, 2), rules(first="flat"))

@@ -1,0 +1,301 @@
+"""The backward-pass engine shared by `lrp` and `deeplift`: forward hooks that give a layer's output a
+stand-in gradient, and the seeded backward pass that reads the explanation off an all-ones leaf.
+
+Both methods explain x [N,...] by one forward pass with hooks and a backward pass of plain autograd:
+
+    unit = 1 (leaf, shaped like x),   model input = x + (unit − 1) ⊙ Δ   (value x, ∂/∂unit = Δ)
+
+so that the gradient reaching `unit` is Δ ⊙ (gradient at the input): LRP takes Δ = x (relevance
+R = x ⊙ c, c the relevance per activation), DeepLIFT Δ = x − reference (contribution C = Δx ⊙ m,
+m the multiplier). A rule replaces a layer's output z by a tensor of the same value whose gradient
+is the rule's: `stand_in(z, path)` = z.detach() + (path − path.detach()) has value z and the gradient
+of `path` (LRP's `redistribute` is the multiplicative form, d·(z/d)). A rule that does not scale with
+the input (♭) routes its gradient through `unit` directly (`flat`).
+
+Hooks (`Hooks`) belong to one call: they are gated by a context variable naming that call, so hooks
+of a call running in another thread (each thread has its own context) do nothing, and no per-call
+state lives on the model's modules. A module with `inplace=True` (ReLU) is handed a copy of its input
+by a pre-hook, so that the rule still sees the input; `inplace` itself is never changed. The hooks
+are removed in `finally`, also on KeyboardInterrupt.
+
+The seeded backward (`backward`) runs K seeds through the retained graph either as a loop of K
+backward passes or as one batched pass (`is_grads_batched`, a vmap over the seeds); the loop is
+faster on the CPU, the batched pass on CUDA, and both give the same result (tests check it).
+Only plain differentiable ops are used anywhere, so that both are possible.
+"""
+import contextvars
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BACKWARDS = ("auto", "loop", "vmap")
+_CALL = contextvars.ContextVar("xai_engine_call", default=None)
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+def check_hyperparameter(name: str, value, low: float = 0.0) -> float:
+    """`value` as a float if it is a finite number >= low, else a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+        raise ValueError(f"{name} must be a finite number >= {low:g}, got {value!r}")
+    return float(value)
+
+
+def check_finite(name: str, t: torch.Tensor) -> torch.Tensor:
+    """`t` itself if it is a floating-point tensor with only finite values; else a ValueError that
+    counts its NaN and ±inf values."""
+    if not torch.is_tensor(t) or not t.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got "
+                         f"{t.dtype if torch.is_tensor(t) else type(t).__name__}")
+    if not bool(torch.isfinite(t).all()):
+        nan = int(torch.isnan(t).sum())
+        inf = int(torch.isinf(t).sum())
+        raise ValueError(f"{name} has {nan} NaN and {inf} ±inf values (of {t.numel()}): every value must be finite")
+    return t
+
+
+# --- building blocks of rules -----------------------------------------------------------------
+
+def stand_in(value: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+    """A tensor with the value of `value` and the gradient of `path` (same shape, any):
+    value.detach() + (path − path.detach())."""
+    return value.detach() + (path - path.detach())
+
+
+def parameters(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The module's weight and bias, detached (rules never build graphs through parameters)."""
+    if not isinstance(module, (nn.Conv2d, nn.Linear)):
+        raise ValueError(f"this rule applies to Conv2d and Linear layers, not to {type(module).__name__}")
+    bias = module.bias.detach() if module.bias is not None else None
+    return module.weight.detach(), bias
+
+
+def affine(module: nn.Module, a: torch.Tensor, weight: torch.Tensor,
+           bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`module`'s map (stride, padding, dilation, groups of a Conv2d; or a Linear) applied to `a` with
+    `weight` and `bias` in place of its own parameters.
+
+    Conv2d: a [N,Cin,H,W], weight [Cout,Cin/groups,kh,kw] -> [N,Cout,H',W'];
+    Linear: a [N,...,in], weight [out,in] -> [N,...,out].
+    """
+    if isinstance(module, nn.Conv2d):
+        if module.padding_mode != "zeros":
+            raise ValueError(f"these rules support zero padding only, got padding_mode={module.padding_mode!r}")
+        return F.conv2d(a, weight, bias, module.stride, module.padding, module.dilation, module.groups)
+    if isinstance(module, nn.Linear):
+        return F.linear(a, weight, bias)
+    raise ValueError(f"this rule applies to Conv2d and Linear layers, not to {type(module).__name__}")
+
+
+def gamma_weights(weight: torch.Tensor, gamma: float, part: str = "positive") -> torch.Tensor:
+    """The γ-scaled weights w + γw⁺ (part="positive"; w + γw⁻ for part="negative"), shaped like w."""
+    if part == "positive":
+        return weight + gamma * weight.clamp(min=0)
+    return weight + gamma * weight.clamp(max=0)
+
+
+def flat(module: nn.Module, unit: torch.Tensor) -> torch.Tensor:
+    """The ♭ rule's modified forward: n_k = Σ_i 1 over the inputs i in output k's receptive field
+    (zero padding excluded), as a differentiable function of the all-ones `unit` [N,...] -> shaped
+    like the layer output. A gradient g_k arriving at n_k reaches input i as Σ_k g_k over the
+    outputs k that read i, so seeding it with R_k / n_k spreads R_k evenly over its field."""
+    w, _ = parameters(module)
+    return affine(module, unit, torch.ones_like(w))
+
+
+# --- hooks of one call --------------------------------------------------------------------------
+
+class AtInput:
+    """Rule choice by position: `first` for the layer that reads the model input, `other` (or None:
+    no rule) for the same layer type elsewhere. Resolved by `Hooks` during the forward pass."""
+
+    def __init__(self, first, other):
+        self.first, self.other = first, other
+
+    def __repr__(self) -> str:
+        return f"AtInput(first={self.first!r}, other={self.other!r})"
+
+
+class Produced:
+    """The last hooked module call of a pass: `output` (what it returned), `module`, `rule` and its
+    input `a` (for rules that look at the layer that computed their input, e.g. RevealCancel)."""
+
+    def __init__(self, output, module, rule, a):
+        self.output, self.module, self.rule, self.a = output, module, rule, a
+
+
+class Hooks:
+    """Context manager: forward hooks of one call on every module with a rule.
+
+    rules(name, module) -> rule | None; `apply(call, module, rule, a, z)` -> the output to use (or
+    None: keep z) is called for each hooked module call, with `rule` resolved (`AtInput`). `model_input`
+    is set by the caller before each forward pass; `unit` is the leaf; `at_input(a)` tells whether `a`
+    is the model input; `producer(t)` returns the `Produced` record of the last hooked call if `t` is
+    its output, else None. Hooks act only in the context that entered this call (see module docstring).
+    """
+
+    def __init__(self, model: nn.Module, rules: Callable, apply: Callable):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model, self.apply = model, apply
+        self.rules = [(m, r) for name, m in model.named_modules() if (r := rules(name, m)) is not None]
+        self.model_input = self.unit = self.last = None
+        self.first_used = False
+        self._copies = {}          # id(copy handed to an in-place module) -> its original input
+        self._handles, self._token = [], None
+
+    def at_input(self, a: torch.Tensor) -> bool:
+        return a is self.model_input
+
+    def producer(self, t: torch.Tensor) -> Produced | None:
+        return self.last if self.last is not None and self.last.output is t else None
+
+    def _active(self) -> bool:
+        return _CALL.get() is self
+
+    def _forward_hook(self, rule):
+        def hook(module, inputs, output):
+            if not self._active():
+                return None
+            a = inputs[0]
+            a = self._copies.pop(id(a), (None, a))[1]
+            chosen = rule
+            if isinstance(rule, AtInput):
+                chosen = rule.first if self.at_input(a) else rule.other
+                self.first_used |= self.at_input(a)
+            out = None if chosen is None else self.apply(self, module, chosen, a, output)
+            self.last = Produced(output if out is None else out, module, chosen, a)
+            return out
+        return hook
+
+    def _copy_input(self, module, inputs):
+        if not self._active() or not inputs:
+            return None
+        a = inputs[0]
+        copy = a.clone()
+        self._copies[id(copy)] = (copy, a)     # the copy is kept alive, so that its id stays unique
+        return (copy,) + tuple(inputs[1:])
+
+    def __enter__(self):
+        self._token = _CALL.set(self)
+        try:
+            for module, rule in self.rules:
+                if getattr(module, "inplace", False) is True:
+                    self._handles.append(module.register_forward_pre_hook(self._copy_input))
+                self._handles.append(module.register_forward_hook(self._forward_hook(rule)))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            for handle in self._handles:
+                handle.remove()
+        finally:
+            self._handles.clear()
+            self._copies.clear()
+            self.last = None
+            if self._token is not None:
+                _CALL.reset(self._token)
+                self._token = None
+
+
+def leaf(x: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(unit, model_input): the all-ones leaf [N,...] shaped like x and x + (unit − 1) ⊙ Δ, whose value
+    is exactly x and whose gradient with respect to unit is Δ (broadcast to x's shape)."""
+    unit = torch.ones_like(x, requires_grad=True)
+    return unit, x + (unit - 1) * delta
+
+
+def forward(hooks: Hooks, model_input: torch.Tensor, unit: torch.Tensor | None = None):
+    """model(model_input) with `hooks` entered (they see `model_input` and `unit`); grad enabled if a
+    `unit` is given, else the caller's grad mode. Raises a ValueError if a first-layer rule (`AtInput`)
+    found no layer reading the model input."""
+    hooks.model_input, hooks.unit, hooks.last, hooks.first_used = model_input, unit, None, False
+    with torch.set_grad_enabled(True if unit is not None else torch.is_grad_enabled()):
+        output = hooks.model(model_input)
+    firsts = [r.first for _, r in hooks.rules if isinstance(r, AtInput) and r.first is not None]
+    if firsts and not hooks.first_used:
+        raise ValueError(f"the first-layer rule {firsts[0]!r} found no layer that reads the model input: it needs "
+                         "the first Conv2d/Linear to read the model input directly")
+    return output
+
+
+# --- the seeded backward ----------------------------------------------------------------------
+
+def seeded(output, seed, batched: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Pairs (output, seed) for the outputs that have a seed, with shapes checked.
+
+    output: a tensor or a tuple of tensors; seed: shaped like output ([K, *output.shape] if
+    `batched`), or for a tuple output a tuple with one such seed or None per output."""
+    outputs = list(output) if isinstance(output, (tuple, list)) else [output]
+    seeds = list(seed) if isinstance(seed, (tuple, list)) else [seed]
+    if len(outputs) != len(seeds):
+        raise ValueError(f"the model returns {len(outputs)} outputs but {len(seeds)} seeds were given "
+                         "(give a tuple with one tensor or None per output)")
+    pairs = []
+    for o, s in zip(outputs, seeds):
+        if s is None:
+            continue
+        s = torch.as_tensor(s, device=o.device, dtype=o.dtype)
+        expected = ((s.shape[0],) if batched and s.dim() > 0 else ()) + tuple(o.shape)
+        if tuple(s.shape) != expected:
+            raise ValueError(f"seed shape {tuple(s.shape)} does not match the output: expected {expected}"
+                             + (" ([K, *output.shape] because batched=True)" if batched else ""))
+        pairs.append((o, s))
+    if not pairs:
+        raise ValueError("no seed given: every seed is None")
+    return pairs
+
+
+def backward(unit: torch.Tensor, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], batched: bool = False,
+             retain_graph: bool = False, mode: str = "auto") -> torch.Tensor:
+    """The gradient at `unit` [N,...] for gradients `pairs` [(output, grad)] placed on the outputs.
+
+    batched: each grad is [K, *output.shape] and the result [K, *unit.shape]. mode: "loop" (K
+    backward passes through the retained graph), "vmap" (one batched pass, `is_grads_batched`) or
+    "auto" (loop on the CPU, vmap elsewhere); the result does not depend on it. Outputs that do not
+    depend on the input give zeros.
+    """
+    if mode not in BACKWARDS:
+        raise ValueError(f"unknown backward mode {mode!r}: use one of {BACKWARDS}")
+    outputs = [o for o, _ in pairs]
+    grads = [g for _, g in pairs]
+    if not batched:
+        return _grad(unit, outputs, grads, retain_graph, False, ())
+    k = grads[0].shape[0]
+    if mode == "auto":
+        mode = "loop" if unit.device.type == "cpu" else "vmap"
+    if k == 1 or mode == "loop":
+        return torch.stack([_grad(unit, outputs, [g[i] for g in grads], retain_graph or i < k - 1, False, ())
+                            for i in range(k)])
+    return _grad(unit, outputs, grads, retain_graph, True, (k,))
+
+
+def _grad(unit, outputs, grads, retain_graph, is_grads_batched, lead) -> torch.Tensor:
+    (g,) = torch.autograd.grad(outputs, unit, grads, retain_graph=retain_graph,
+                               is_grads_batched=is_grads_batched, allow_unused=True)
+    return unit.new_zeros(lead + tuple(unit.shape)) if g is None else g
+
+
+def target_maps(unit: torch.Tensor, output: Sequence[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor,
+                weights: torch.Tensor, chunk: int, mode: str = "auto") -> torch.Tensor:
+    """Maps [K,H,W] for K one-hot seeds on output[0] [1,P,C] of one image: seed k is weights[k] at
+    (0, rows[k], cols[k]) (nothing on the other outputs); the gradient at unit [1,C_in,H,W] summed
+    over its channels. `chunk` seeds share one seed tensor [chunk,1,P,C] (and one batched pass)."""
+    if int(chunk) != chunk or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk}")
+    logits, k = output[0], len(rows)
+    maps = []
+    for start in range(0, k, chunk):
+        part = torch.arange(start, min(start + chunk, k), device=rows.device)
+        seed = logits.new_zeros((len(part),) + tuple(logits.shape))
+        seed[torch.arange(len(part), device=rows.device), 0, rows[part], cols[part]] = weights[part]
+        pairs = [(logits, seed)]
+        g = backward(unit, pairs, batched=True, retain_graph=start + chunk < k, mode=mode)
+        maps.append(g[:, 0].sum(dim=1))
+    return torch.cat(maps)
