@@ -19,5 +19,5 @@ __all__ = ["attribute", "blur", "composite", "explain", "Rule", "Linear", "Resca
 try:   # the detection layer needs ssd; without it the core above still works on any network
     from .explain import explain
 except ModuleNotFoundError as error:
-    if error.name != "ssd":
+    if (error.name or "").split(".")[0] != "ssd":
         raise

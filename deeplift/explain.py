@@ -4,9 +4,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+import ssd
 from lrp import engine
-from ssd.l2norm import L2Norm
-from ssd.targets import Target, check_targets
 
 from .attribute import prepare
 from .blur import blur
@@ -17,7 +16,7 @@ RULES = {"rescale": Rescale, "revealcancel": RevealCancel}
 MAXPOOL_RULES = {"gradient": Gradient, "rescale": MaxPoolRescale}
 
 
-def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[Target | tuple[int, int]], gamma: float = 0.1,
+def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tuple[int, int]], gamma: float = 0.1,
             first: str | None = "flat", reference="blur", rule: str = "rescale", maxpool: str = "gradient",
             chunk: int = 8, backward: str = "auto") -> torch.Tensor:
     """Heatmaps [K,H,W] of the K targets (ssd.Target or (prior, label) pairs) of one image x [1,3,H,W]
@@ -44,16 +43,16 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[Target | tuple[
         raise ValueError(f"unknown max-pooling rule {maxpool!r}: use one of {tuple(MAXPOOL_RULES)}")
     if first not in (None, "flat"):
         raise ValueError(f"unknown first-layer rule {first!r}: use None or 'flat'")
-    targets = [Target(*t) for t in targets]
+    targets = [ssd.Target(*t) for t in targets]
     if not targets:
-        check_targets(targets, 0, 0)   # raises the "no targets" error
+        ssd.check_targets(targets, 0, 0)   # raises the "no targets" error
     rules = composite(linear=Linear(gamma), relu=RULES[rule](), first=Flat() if first == "flat" else None,
-                      maxpool=MAXPOOL_RULES[maxpool](), layers={L2Norm: L2NormRescale()})
+                      maxpool=MAXPOOL_RULES[maxpool](), layers={ssd.L2Norm: L2NormRescale()})
     unit, output = prepare(model, x, reference_image(x, reference), rules)
     logits = output[0]
     if logits.dim() != 3:
         raise ValueError(f"the model's first output must be logits [N,P,C], got {tuple(logits.shape)}")
-    check_targets(targets, logits.shape[1], logits.shape[2])
+    ssd.check_targets(targets, logits.shape[1], logits.shape[2])
     priors = torch.tensor([t.prior for t in targets], device=x.device, dtype=torch.long)
     labels = torch.tensor([t.label for t in targets], device=x.device, dtype=torch.long)
     return engine.target_maps(unit, output, priors, labels, torch.ones_like(priors, dtype=logits.dtype),

@@ -24,5 +24,5 @@ try:   # the detection layer needs ssd; without it the core above still works on
     from .ssd_adapter import ssd_layers, ssd_receptive_fields
     from .ssd_windowed import WindowedScore, ssd_score
 except ModuleNotFoundError as error:
-    if error.name != "ssd":
+    if (error.name or "").split(".")[0] != "ssd":
         raise

@@ -1,0 +1,136 @@
+"""The shared engine (lrp/engine.py): cores without ssd, loop == batched backward, two threads on one
+model, (prior, label) pairs as targets, hyperparameters and inputs checked."""
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+import deeplift
+import lrp
+import ssd
+
+CONFIG = ssd.SHAPES_SSD512.replace(width=1 / 64)
+TARGETS = [ssd.Target(5, 1), ssd.Target(3000, 4), ssd.Target(21000, 6)]
+EXPLAIN = {"lrp": lrp.explain, "deeplift": deeplift.explain}
+
+
+def narrow_ssd(device="cpu"):
+    torch.manual_seed(0)
+    return ssd.SSD(CONFIG).to(device).eval()
+
+
+def image(device="cpu"):
+    g = torch.Generator().manual_seed(1)
+    return (30 * torch.randn(1, 3, 512, 512, generator=g)).to(device)
+
+
+CORES_WITHOUT_SSD = r"""
+import sys
+sys.modules["ssd"] = None                      # `import ssd` now raises ModuleNotFoundError
+import torch
+from torch import nn
+import deeplift, lrp, perturb
+
+torch.manual_seed(0)
+net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                    nn.Flatten(), nn.Linear(12, 2, bias=False)).double()
+x = torch.rand(1, 2, 4, 4, dtype=torch.float64)
+seed = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+# LRP-ε without biases conserves relevance: Σ R = Σ seed
+r = lrp.attribute(net, x, seed, lrp.composite(conv=lrp.Epsilon(0.0), linear=lrp.Epsilon(0.0), first=lrp.Flat()))
+assert abs(r.sum().item() - 1.0) < 1e-10, r.sum()
+# DeepLIFT with the conserving max-pool rule: Σ C = Δ output
+ref = torch.zeros_like(x)
+rules = deeplift.composite(first=deeplift.Flat(), maxpool=deeplift.MaxPoolRescale())
+c = deeplift.attribute(net, x, ref, seed, rules)
+assert abs(c.sum().item() - (net(x) - net(ref))[0, 0].item()) < 1e-10, c.sum()
+# conv 3×3 (padding 1), then 2×2 pooling: output (0, 0) reads input rows and columns 0..2
+assert perturb.receptive_field(list(net)[:3], 0, 0, (4, 4)) == (0, 2, 0, 2)
+assert not hasattr(lrp, "explain") and not hasattr(deeplift, "explain") and not hasattr(perturb, "explain")
+assert not [m for m in sys.modules if m.split(".")[0] == "ssd" and sys.modules[m] is not None]
+print("ok")
+"""
+
+
+def test_cores_work_without_ssd():
+    """lrp, deeplift and perturb import and run on a toy net while `import ssd` fails."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", CORES_WITHOUT_SSD], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.parametrize("method", ["lrp", "deeplift"])
+def test_loop_and_batched_backward_give_the_same_heatmaps(device, method):
+    model, x = narrow_ssd(device), image(device)
+    loop = EXPLAIN[method](model, x, TARGETS, chunk=2, backward="loop")
+    vmap = EXPLAIN[method](model, x, TARGETS, chunk=2, backward="vmap")
+    assert (loop.abs().amax(dim=(1, 2)) > 0).all()
+    torch.testing.assert_close(loop, vmap, rtol=1e-5, atol=1e-6 * loop.abs().max().item())
+
+
+@pytest.mark.parametrize("method", ["lrp", "deeplift"])
+def test_targets_may_be_prior_label_pairs(method):
+    model, x = narrow_ssd(), image()
+    pairs = [(t.prior, t.label) for t in TARGETS[:2]]
+    assert torch.equal(EXPLAIN[method](model, x, pairs), EXPLAIN[method](model, x, TARGETS[:2]))
+
+
+def test_two_threads_on_one_model_give_the_single_thread_results():
+    """LRP and DeepLIFT explaining one model in two threads at once (each twice, started together)
+    give what each gives alone: the hooks of one call do nothing in the other's forward pass."""
+    model, x = narrow_ssd(), image()
+    model.features[0].relu1_1.inplace = True     # an in-place ReLU, handed a copy of its input
+    alone = {name: f(model, x, TARGETS[:2]) for name, f in EXPLAIN.items()}
+    start, results, errors = threading.Barrier(2), {}, []
+
+    def work(name):
+        try:
+            start.wait()
+            results[name] = [EXPLAIN[name](model, x, TARGETS[:2]) for _ in range(2)]
+        except BaseException as error:   # reported by the main thread
+            errors.append(error)
+    threads = [threading.Thread(target=work, args=(name,)) for name in EXPLAIN]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for name, maps in results.items():
+        for m in maps:
+            torch.testing.assert_close(m, alone[name], rtol=1e-6, atol=1e-6 * alone[name].abs().max().item())
+    assert model.features[0].relu1_1.inplace
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: lrp.Gamma(float("nan")), "gamma must be a finite number >= 0, got nan"),
+    (lambda: lrp.Gamma(float("inf")), "gamma must be a finite number >= 0, got inf"),
+    (lambda: lrp.Gamma(-0.1), "gamma must be a finite number >= 0"),
+    (lambda: lrp.Gamma(0.1, epsilon=float("nan")), "epsilon must be a finite number"),
+    (lambda: lrp.Epsilon(float("nan")), "epsilon must be a finite number"),
+    (lambda: lrp.ZPlus(-1.0), "epsilon must be a finite number >= 0"),
+    (lambda: deeplift.Linear(float("nan")), "gamma must be a finite number"),
+])
+def test_hyperparameters_must_be_finite_and_in_range(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_explain_rejects_bad_gamma_before_any_pass():
+    model, x = narrow_ssd(), image()
+    for f in EXPLAIN.values():
+        with pytest.raises(ValueError, match="gamma must be a finite number"):
+            f(model, x, TARGETS[:1], gamma=float("nan"))
+
+
+def test_attribute_rejects_non_finite_input():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    x = torch.tensor([[1.0, float("nan"), float("-inf")]])
+    with pytest.raises(ValueError, match=r"x has 1 NaN and 1 ±inf values \(of 3\)"):
+        lrp.attribute(net, x, torch.ones(1, 2), lrp.composite())
+    with pytest.raises(ValueError, match=r"x has 1 NaN and 1 ±inf values"):
+        deeplift.attribute(net, x, torch.zeros(1, 3), torch.ones(1, 2))
+    with pytest.raises(ValueError, match=r"reference has 0 NaN and 1 ±inf values"):
+        deeplift.attribute(net, torch.ones(1, 3), torch.tensor([[0.0, float("inf"), 0.0]]), torch.ones(1, 2))
