@@ -4,6 +4,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ssd.inputs import check_input, check_tensor
 from ssd.targets import Target, check_targets
 
 from .attribute import contributions
@@ -21,10 +22,12 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[Target], gamma:
     maxpool="rescale" the heatmap sums to Δlogit = logit(x) − logit(reference) (with the default
     maxpool="gradient" only approximately). `rule`, `maxpool`: see deeplift.attribute. All targets
     share one forward pass; their backward passes run batched, `chunk` at a time (memory grows
-    with `chunk`).
+    with `chunk`). x is checked first (`ssd.check_input`: the model's size, dtype and device, finite
+    values), and so is a reference tensor (finite, x's shape).
     """
     if not torch.is_tensor(x) or x.dim() != 4 or x.shape[:2] != (1, 3):
         raise ValueError(f"explain expects one image x [1,3,H,W], got {tuple(x.shape) if torch.is_tensor(x) else type(x)}")
+    check_input(model, x)
     if int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
     targets = [Target(*t) for t in targets]
@@ -62,6 +65,7 @@ def reference_image(x: torch.Tensor, reference) -> torch.Tensor:
         raise ValueError(f"unknown reference {reference!r}: use 'blur', 'zeros' or a tensor")
     if not torch.is_tensor(reference):
         raise ValueError(f"reference must be 'blur', 'zeros' or a tensor, got {type(reference).__name__}")
+    check_tensor(reference, "reference")
     if reference.dim() == 3:
         reference = reference.unsqueeze(0)
     if reference.shape != x.shape:

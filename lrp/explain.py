@@ -39,7 +39,9 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target], ru
     convolution (heads included), Pass through the ℓ2-Norm (eq. 3.2), and `first` ("flat": the ♭ rule)
     in the layer that sees the input; relevance is summed over the colour channels.
     One forward pass serves all targets; their backward passes run batched, `chunk` at a time.
+    x is checked first (`ssd.check_input`: the model's size, dtype and device, finite values).
     """
+    ssd.check_input(model, x)
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(f"x must be one image [1,3,H,W], got shape {tuple(x.shape)}")
     if chunk < 1:
