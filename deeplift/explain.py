@@ -29,10 +29,12 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     `deeplift.MaxPoolRescale`). Target k's seed is one-hot at its class logit at its prior, so with
     γ = 0 and maxpool="rescale" the heatmap sums to Δlogit = logit(x) − logit(reference). All targets
     share one forward pass; their backward passes run `chunk` at a time, as a loop or batched
-    (`backward`, see `lrp.engine.backward`; same result).
+    (`backward`, see `lrp.engine.backward`; same result). x is checked first (`ssd.check_input`),
+    and so is a reference tensor (finite, x's shape).
     """
     if not torch.is_tensor(x) or x.dim() != 4 or x.shape[:2] != (1, 3):
         raise ValueError(f"explain expects one image x [1,3,H,W], got {tuple(x.shape) if torch.is_tensor(x) else type(x)}")
+    ssd.check_input(model, x)
     if int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
     if backward not in engine.BACKWARDS:
@@ -69,6 +71,7 @@ def reference_image(x: torch.Tensor, reference) -> torch.Tensor:
         raise ValueError(f"unknown reference {reference!r}: use 'blur', 'zeros' or a tensor")
     if not torch.is_tensor(reference):
         raise ValueError(f"reference must be 'blur', 'zeros' or a tensor, got {type(reference).__name__}")
+    ssd.check_tensor(reference, "reference")
     if reference.dim() == 3:
         reference = reference.unsqueeze(0)
     if reference.shape != x.shape:

@@ -26,7 +26,9 @@ import sys
 import torch
 
 import ssd
+from eval.cli import Parser
 from eval.samples import SYNTHETIC_SEED
+from ssd.cli import check_device, integer, real
 from eval.timing import device_name, timed
 
 METHODS = ("lrp", "deeplift", "lime", "shap")
@@ -239,12 +241,12 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m eval.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("method", nargs="?", default="all", help="lrp, deeplift, lime, shap or all")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--width", type=float, default=None,
+    p.add_argument("--width", type=real(lambda v: v > 0, "> 0"), default=None,
                    help="width multiplier of the SSD512 (default: 1.0 for LRP/DeepLIFT, the embedded model for LIME/SHAP)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=integer(1), default=3, help="timed rounds, median taken (default 3)")
     p.add_argument("--memory-case", choices=("unit", "method"), help=argparse.SUPPRESS)
     p.add_argument("--target", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -255,9 +257,7 @@ def main(argv=None) -> int:
     if a.memory_case:
         _memory_child(a.memory_case, a.method, a.width, a.target)
         return 0
-    if torch.device(a.device).type == "cuda" and not torch.cuda.is_available():
-        print("eval.bench: error: --device cuda given but CUDA is not available", file=sys.stderr)
-        return 2
+    check_device(p, a.device)
     print(f"# eval.bench on {device_name(a.device)}, torch {torch.__version__}, median of {a.repeats} runs")
     print(f"| method | quantity | value | goal |\n|---|---|---|---|")
     for method in METHODS if a.method == "all" else (a.method,):

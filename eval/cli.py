@@ -1,6 +1,7 @@
 """Command-line pieces the evaluation commands share: a parser whose errors are one line (exit code
 2), the data and model arguments (as `python -m eval.compare` has them) and their checks."""
 import argparse
+import math
 from pathlib import Path
 
 import torch
@@ -50,3 +51,14 @@ def check_data_arguments(args) -> None:
     if args.batch_size is None:
         from perturb import default_batch_size
         args.batch_size = default_batch_size(device)
+
+
+def check_method_arguments(args) -> None:
+    """ValueError unless --gamma (of LRP and DeepLIFT) is a finite number >= 0, --superpixels and
+    --lime-samples are >= 2 (LIME fits the unperturbed input and at least one perturbed one) and
+    --shap-permutations >= 1: raised before any explanation, not after the LRP/DeepLIFT work."""
+    for name, low in (("superpixels", 2), ("lime_samples", 2), ("shap_permutations", 1)):
+        if getattr(args, name) < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if not math.isfinite(args.gamma) or args.gamma < 0:
+        raise ValueError(f"--gamma must be a finite number >= 0, got {args.gamma}")

@@ -15,7 +15,6 @@ killed mid-write loses at most the record being written); --fresh starts over. U
 --nproc_per_node N -m eval.compare …` the images are sharded over the processes and rank 0 merges.
 """
 import argparse
-import math
 import os
 import sys
 import time
@@ -110,13 +109,11 @@ def check_args(args) -> None:
     cli.check_data_arguments(args)
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
-    for name, low in (("superpixels", 2), ("lime_samples", 2), ("shap_permutations", 1), ("random_orders", 1)):
-        if getattr(args, name) < low:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    cli.check_method_arguments(args)
+    if args.random_orders < 1:
+        raise ValueError(f"--random-orders must be >= 1, got {args.random_orders}")
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    if not math.isfinite(args.gamma) or args.gamma < 0:
-        raise ValueError(f"--gamma must be a finite number >= 0, got {args.gamma}")
     for name in ("score_threshold", "iou_threshold"):
         if not 0 <= getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(args, name)}")

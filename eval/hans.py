@@ -43,6 +43,7 @@ from torchvision.ops import box_iou
 import perturb
 import ssd
 from eval import cli
+from ssd.cli import check_device
 from eval import methods as registry
 from eval import stats
 from eval.curves import random_heatmap
@@ -204,10 +205,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="only the causal check, over every one of --max-images images of both variants "
                         "(counts and drops to cue.json; no explanations)")
     args = p.parse_args(argv)
-    for name, low in (("samples", 1), ("controls", 0), ("max_images", 1), ("superpixels", 2), ("lime_samples", 2),
-                      ("shap_permutations", 1)):
-        if getattr(args, name) < low:
+    for name, low in (("samples", 1), ("controls", 0), ("max_images", 1), ("batch_size", 1)):
+        if getattr(args, name) is not None and getattr(args, name) < low:
             p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    try:
+        cli.check_method_arguments(args)
+    except ValueError as e:
+        p.error(str(e))
+    check_device(p, args.device)
     if not 0 < args.threshold < 1:
         p.error(f"--threshold must be in (0, 1), got {args.threshold}")
     if Path(args.out).exists() and not Path(args.out).is_dir():

@@ -59,8 +59,9 @@ def _perturb(method: str, settings: dict):
 
 
 def _gradient(model, x, targets, segments):
-    """∂logit/∂x summed over colour channels, one backward pass per target."""
+    """∂logit/∂x summed over colour channels, one backward pass per target (x checked first)."""
     import ssd
+    ssd.check_input(model, x)
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         scores = ssd.score(model(x)[0], targets)[0]                      # [K]

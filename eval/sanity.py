@@ -92,9 +92,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     try:
         args.method_names = explainers.check_methods(args.methods.split(","))
         args.variant_names = _check_variants(args.variants)
-        for name in ("samples", "lime_samples", "shap_permutations", "superpixels", "threads"):
+        for name in ("samples", "threads"):
             if getattr(args, name) is not None and getattr(args, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        cli.check_method_arguments(args)
         cli.check_data_arguments(args)
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))

@@ -42,6 +42,7 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     over the colour channels. One forward pass serves all targets; their backward passes run
     `chunk` at a time, as a loop or batched (`backward`, see `lrp.engine.backward`; same result).
     """
+    ssd.check_input(model, x)
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(f"x must be one image [1,3,H,W], got shape {tuple(x.shape)}")
     if int(chunk) != chunk or chunk < 1:

@@ -6,8 +6,10 @@ import torch
 
 import ssd
 
+from .lime import check_settings as check_lime_settings
 from .lime import lime
-from .masking import check_inputs
+from .masking import check_baseline, check_inputs
+from .shap import check_settings as check_shap_settings
 from .shap import shap
 from .ssd_adapter import ssd_receptive_fields
 from .ssd_windowed import ssd_score
@@ -37,20 +39,27 @@ def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], 
     an image), see `segments_of`. kind: "logit" or "probability" score of each target.
     return_segments: also return the int64 [H,W] segments used, as (heatmaps, segments), so that
     other methods' relevance can be grouped into the same superpixels.
+    Everything is checked before the superpixels and the first pass: x (`ssd.check_input`), the
+    targets and kind, the settings of the method, the baseline, n (an integer ≥ 1) and the segments.
     """
     if method not in ("lime", "shap"):
         raise ValueError(f"unknown method {method!r}: use 'lime' or 'shap'")
-    if x.dim() != 4 or x.shape[0] != 1:
+    ssd.check_input(model, x)
+    if x.shape[0] != 1:
         raise ValueError(f"explain takes one image x [1,3,H,W], got shape {tuple(x.shape)}")
-    targets = list(targets)
+    f = ssd_score(model, list(targets), kind)
+    if method == "lime":
+        check_lime_settings(n_samples, kernel_width, alpha, seed)
+    else:
+        check_shap_settings(n_permutations, seed, antithetic)
+    check_baseline(baseline, x)
     if segments is None:
-        segments = segments_of(x, model.config, n, image)
+        segments = segments_of(x, model.config, ssd.check_integer(n, "n (superpixels)"), image)
     x, segments, _ = check_inputs(x, segments)
-    f = ssd_score(model, targets, kind)
     if method == "lime":
         values = lime(f, x, segments, n_samples, kernel_width, alpha, seed, batch_size, baseline)
     else:
-        rf = ssd_receptive_fields(model, targets, x.shape[2:], x.device) if prune else None
+        rf = ssd_receptive_fields(model, f.targets, x.shape[2:], x.device) if prune else None
         values = shap(f, x, segments, n_permutations, seed, batch_size, antithetic, rf, baseline)
     heatmaps = values.to(x.dtype)[:, segments]                                         # [K,H,W]
     return (heatmaps, segments) if return_segments else heatmaps

@@ -1,8 +1,10 @@
 """LIME over superpixels (paper sections 2.3 and 3.2.3), for all targets from the same samples."""
 import torch
 
-from .masking import check_inputs, evaluate
-from .ridge import weighted_ridge
+import ssd
+
+from .masking import check_baseline, check_inputs, evaluate
+from .ridge import check_alpha, weighted_ridge
 
 
 def _segment_sums(values: torch.Tensor, segments: torch.Tensor, count: int) -> torch.Tensor:
@@ -34,9 +36,17 @@ def cosine_distance(x: torch.Tensor, segments: torch.Tensor, states: torch.Tenso
 
 def kernel_weights(distance: torch.Tensor, kernel_width: float = 1.0) -> torch.Tensor:
     """LIME's squared exponential kernel w = exp(−d²/k²) (section 3.2.3): [N] -> [N]."""
-    if kernel_width <= 0:
-        raise ValueError(f"kernel_width must be > 0, got {kernel_width}")
+    kernel_width = ssd.check_real(kernel_width, "kernel_width", lambda v: v > 0, "> 0")
     return torch.exp(-distance ** 2 / kernel_width ** 2)
+
+
+def check_settings(n_samples: int, kernel_width: float, alpha: float, seed: int) -> None:
+    """ValueError unless n_samples is an integer ≥ 2 (the unperturbed input and at least one
+    perturbed one), kernel_width a finite number > 0, alpha a finite number ≥ 0, seed an integer."""
+    ssd.check_integer(n_samples, "LIME n_samples", 2)
+    ssd.check_real(kernel_width, "kernel_width", lambda v: v > 0, "> 0")
+    check_alpha(alpha)
+    ssd.check_integer(seed, "seed", None)
 
 
 def sample_states(n_samples: int, count: int, seed: int = 0, device=None) -> torch.Tensor:
@@ -60,15 +70,17 @@ def lime(f, x: torch.Tensor, segments: torch.Tensor, n_samples: int = 1000, kern
     (3) weights exp(−d²/k²) of the cosine distance d to x; (4) weighted ridge fit
     y ≈ b + Σ_s c_s z_s with penalty α‖c‖². With `normalize`, each target's coefficients are
     divided by their largest magnitude, giving values in [−1, 1] (all-zero rows stay zero).
+    x, the baseline and the settings are checked before any pass (`check_settings`, `check_inputs`,
+    `check_baseline`: finite and in range), and so is every score (`evaluate`).
     """
     x, segments, count = check_inputs(x, segments)
-    if n_samples < 2:
-        raise ValueError(f"LIME needs n_samples >= 2, got {n_samples}")
+    check_settings(n_samples, kernel_width, alpha, seed)
+    baseline = check_baseline(baseline, x)
     states = sample_states(n_samples, count, seed, x.device)
     scores = evaluate(f, x, segments, states, baseline, batch_size)                     # [N,T]
     weights = kernel_weights(cosine_distance(x, segments, states, baseline), kernel_width)
     coef, _ = weighted_ridge(states, scores, weights, alpha)                              # [T,S]
     if normalize:
         scale = coef.abs().amax(dim=1, keepdim=True)
-        coef = torch.where(scale > 0, coef / scale.clamp_min(1e-300), torch.zeros_like(coef))
+        coef = coef / torch.where(scale == 0, torch.ones_like(scale), scale)  # a row with a NaN: all NaN, never 0
     return coef

@@ -8,16 +8,20 @@ import threading
 
 import torch
 
+import ssd
+
 _counters = threading.local()
 
 
 def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Validate and normalise (x, segments) -> (x [1,C,H,W], segments int64 [H,W] on x's device, S).
 
-    x: [C,H,W] or [1,C,H,W]; segments: integer [H,W] with labels 0..S-1 and no gaps.
+    x: floating point [C,H,W] or [1,C,H,W], every value finite (`ssd.check_tensor`); segments:
+    integer [H,W] with labels 0..S-1 and no gaps.
     """
     if not torch.is_tensor(x) or x.dim() not in (3, 4) or (x.dim() == 4 and x.shape[0] != 1):
         raise ValueError(f"x must be one input [C,H,W] or [1,C,H,W], got shape {tuple(getattr(x, 'shape', ()))}")
+    ssd.check_tensor(x, "x")
     x = x if x.dim() == 4 else x[None]
     segments = torch.as_tensor(segments, device=x.device)
     if segments.shape != x.shape[2:]:
@@ -33,6 +37,23 @@ def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor,
     if bool((torch.bincount(segments.flatten(), minlength=count) == 0).any()):
         raise ValueError("segment labels must be 0..S-1 without gaps (relabel, e.g. with perturb.superpixels)")
     return x, segments, count
+
+
+def check_baseline(baseline, x: torch.Tensor) -> torch.Tensor:
+    """The baseline of x [1,C,H,W] as a tensor of x's dtype and device, [C,H,W]: a number or a tensor
+    broadcastable to [C,H,W] (e.g. [C,1,1]), every value finite (a NaN baseline would make every
+    perturbed input NaN). TypeError / ValueError naming the problem otherwise."""
+    try:
+        value = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"baseline must be a number or a tensor broadcastable to [C,H,W] = "
+                        f"{list(x.shape[1:])}, got {type(baseline).__name__}") from None
+    try:
+        value = value.expand_as(x[0])
+    except RuntimeError:
+        raise ValueError(f"baseline of shape {tuple(value.shape)} does not broadcast to the input's "
+                         f"[C,H,W] = {list(x.shape[1:])}") from None
+    return ssd.check_tensor(value, "baseline")
 
 
 def perturbed_inputs(x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, baseline=0.0) -> torch.Tensor:
@@ -85,17 +106,19 @@ def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, b
     """Scores of the perturbed inputs: f(perturbed_inputs(x, segments, states)) in chunks of `batch_size`
     (None: `default_batch_size(x.device)`); the scores do not depend on the chunk size.
 
-    f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device).
+    f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device). A NaN or
+    ±inf score is a ValueError naming the states of the batch (`ssd.check_tensor`).
     """
-    batch_size = default_batch_size(x.device) if batch_size is None else batch_size
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = default_batch_size(x.device) if batch_size is None else ssd.check_integer(batch_size, "batch_size")
     out = []
     with torch.no_grad():
         for start in range(0, states.shape[0], batch_size):
             scores = f(perturbed_inputs(x, segments, states[start:start + batch_size], baseline))
             if scores.dim() != 2 or scores.shape[0] != min(batch_size, states.shape[0] - start):
                 raise ValueError(f"score function must return [B,T], got shape {tuple(scores.shape)}")
+            if scores.is_floating_point():     # NaN scores would give LIME and SHAP NaN or meaningless values
+                ssd.check_tensor(scores, f"the score function's output [B,T] for states {start}.."
+                                         f"{start + scores.shape[0] - 1}")
             out.append(scores)
             for counter in getattr(_counters, "stack", ()):
                 counter.images += scores.shape[0]

@@ -1,6 +1,13 @@
 """Weighted ridge regression with an unpenalised intercept, in closed form (LIME's surrogate fit)."""
 import torch
 
+import ssd
+
+
+def check_alpha(alpha: float) -> float:
+    """The ridge penalty α as a float: finite and ≥ 0 (ValueError otherwise)."""
+    return ssd.check_real(alpha, "ridge alpha", lambda v: v >= 0, "≥ 0")
+
 
 def weighted_ridge(z: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, alpha: float = 1.0):
     """Minimise  Σ_i w_i (y_i − b − z_i·c)² + α‖c‖²  over c and b, for every column of y at once.
@@ -10,8 +17,7 @@ def weighted_ridge(z: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, alph
         c = (Z̃ᵀ W Z̃ + α I)⁻¹ Z̃ᵀ W ỹ,   b = ȳ − z̄·c,   Z̃ = Z − z̄, ỹ = y − ȳ
     (the problem scikit-learn's Ridge(alpha, fit_intercept=True) solves with sample_weight).
     """
-    if alpha < 0:
-        raise ValueError(f"ridge alpha must be >= 0, got {alpha}")
+    alpha = check_alpha(alpha)
     z, y, w = z.double(), y.double(), weights.double()
     # shifting y by its first row changes only the intercept, and makes a constant target exactly 0
     y0 = y[:1]

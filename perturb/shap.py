@@ -20,7 +20,19 @@ to exactly 0 wherever s lies outside rf[t], also when s is relevant to another t
 """
 import torch
 
-from .masking import check_inputs, evaluate
+import ssd
+
+from .masking import check_baseline, check_inputs, evaluate
+
+
+def check_settings(n_permutations: int, seed: int = 0, antithetic: bool = False) -> int:
+    """n_permutations as an int: ValueError unless it is an integer ≥ 1 (even with `antithetic`) and
+    seed an integer."""
+    n_permutations = ssd.check_integer(n_permutations, "n_permutations", 1)
+    ssd.check_integer(seed, "seed", None)
+    if antithetic and n_permutations % 2:
+        raise ValueError(f"antithetic sampling pairs permutations: n_permutations must be even, got {n_permutations}")
+    return n_permutations
 
 
 def sample_permutations(n_permutations: int, count: int, seed: int = 0, antithetic: bool = False) -> torch.Tensor:
@@ -29,10 +41,7 @@ def sample_permutations(n_permutations: int, count: int, seed: int = 0, antithet
     With `antithetic`, permutations come in pairs (π, reverse(π)), so M must be even; the pair
     adds each superpixel once early and once late, which lowers the variance of the average.
     """
-    if n_permutations < 1:
-        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
-    if antithetic and n_permutations % 2:
-        raise ValueError(f"antithetic sampling pairs permutations: n_permutations must be even, got {n_permutations}")
+    n_permutations = check_settings(n_permutations, seed, antithetic)
     generator = torch.Generator().manual_seed(seed)
     drawn = n_permutations // 2 if antithetic else n_permutations
     perms = torch.stack([torch.randperm(count, generator=generator) for _ in range(drawn)])
@@ -66,8 +75,10 @@ def shap(f, x: torch.Tensor, segments: torch.Tensor, n_permutations: int = 4, se
     (see the module docstring); permutations: optional int [M,S] orders to use instead of sampling
     (e.g. all S! of them for exact Shapley values). Cost: 2 + M·(S−1) model evaluations for any
     number of targets; with pruning 2 + M·(R−1), R = superpixels touching the union of the fields.
+    x, the baseline and every score must be finite (`check_inputs`, `check_baseline`, `evaluate`).
     """
     x, segments, count = check_inputs(x, segments)
+    baseline = check_baseline(baseline, x)
     if permutations is None:
         permutations = sample_permutations(n_permutations, count, seed, antithetic)
     permutations = torch.as_tensor(permutations, device=x.device).long()

@@ -76,17 +76,18 @@ class WindowedScore:
     probability over classes (kind "probability") of each target at its prior, computed from the
     crops and blocks the targets need (module docstring). Equal to
     `ssd.score(model(x)[0], targets, kind)` up to float rounding. `groups` lists, per group, the target
-    indices, the window (r0, r1, c0, c1) and the deepest source; `windowed=False` runs the full model."""
+    indices, the window (r0, r1, c0, c1) and the deepest source; `windowed=False` runs the full model.
+    x is checked first (`ssd.check_input`: the model's size, dtype and device, finite values)."""
 
     def __init__(self, model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit",
-                 size: tuple | None = None, windowed: bool = True):
+                 windowed: bool = True):
         config = model.config
         self.model, self.kind = model, kind
         self.targets = [ssd.Target(*t) for t in targets]
         ssd.check_targets(self.targets, len(ssd.priors(config)), config.num_classes)
         if kind not in ("logit", "probability"):
             raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")
-        self.size = (config.size, config.size) if size is None else tuple(size)
+        self.size = (config.size, config.size)
         self.locations = [ssd.prior_location(config, t.prior) for t in self.targets]   # (k, i, j, a)
         self.strides = [_path_stride(ssd_layers(model, k)) for k, _, _, _ in self.locations]
         self.groups = self._plan() if windowed else None
@@ -145,8 +146,7 @@ class WindowedScore:
         return logits[:, label] if self.kind == "logit" else torch.softmax(logits, dim=1)[:, label]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or tuple(x.shape[2:]) != self.size:
-            raise ValueError(f"score function expects [B,3,{self.size[0]},{self.size[1]}], got {tuple(x.shape)}")
+        ssd.check_input(self.model, x)
         if self.groups is None:
             return ssd.score(self.model(x)[0], self.targets, self.kind)
         out = x.new_empty((x.shape[0], len(self.targets)))

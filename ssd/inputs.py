@@ -5,12 +5,19 @@ makes every score NaN, and `topk` ranks NaN first: detection would return nothin
 - `check_tensor(x, name, dtype, device)`: the network-agnostic part: a floating-point torch tensor of
   the given dtype and device with only finite values. Any shape.
 - `check_input(model, x)`: model input of an `ssd.SSD`: [N,3,S,S] with S = `model.config.size`, in the
-  dtype and on the device of the model's parameters, all finite.
+  dtype and on the device of the model's parameters, all finite. Every public entry point that takes
+  model input calls it first (ssd.detect, lrp.explain, deeplift.explain, perturb.explain, the score
+  functions of perturb.ssd_score, eval.methods' gradient).
+- `check_integer(value, name, low)`, `check_real(value, name, within, interval)`: hyperparameters
+  (sample counts, kernel widths, penalties): an integer ≥ low, a finite number in a range.
 
 Other floating dtypes are rejected, not cast: the input explained is then exactly the input given,
 and a float64 image is not silently rounded to float32 (nor a float16 one widened). Both raise
 before any forward pass; the cost is one pass over the input (`isfinite`).
 """
+import math
+import numbers
+
 import torch
 
 
@@ -39,6 +46,24 @@ def check_tensor(x, name: str = "x", dtype: torch.dtype = None, device: torch.de
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} has {_count_non_finite(x)}: every value must be finite")
     return x
+
+
+def check_integer(value, name: str, low: int | None = 1) -> int:
+    """`value` as an int if it is an integer (not a bool, not a float such as 2.0 or nan) ≥ `low`
+    (None: any integer); ValueError naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (low is not None and value < low):
+        bound = "an integer" if low is None else f"an integer ≥ {low}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def check_real(value, name: str, within=lambda v: True, interval: str = "") -> float:
+    """`value` as a float if it is a finite real number for which `within(value)` holds; ValueError
+    naming `name` and `interval` (e.g. "> 0", "in [0, 1)") otherwise. A bool is not a number here."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and within(value)):
+        raise ValueError(f"{name} must be a finite number {interval}".rstrip() + f", got {value!r}")
+    return float(value)
 
 
 def check_input(model, x, name: str = "x") -> torch.Tensor:
