@@ -48,7 +48,7 @@ def prepare(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, rules):
     the all-ones leaf [N,...] whose gradient is the contribution, and the input pass's output."""
     if torch.is_inference_mode_enabled():
         raise RuntimeError("DeepLIFT runs on autograd: call it outside torch.inference_mode()")
-    x = engine.check_finite("x", x).detach()
+    x = engine.check_tensor(x, "x").detach()
     reference = _check_reference(x, reference)
     bad = [f"{name or 'model'} ({type(m).__name__})" for name, m in model.named_modules()
            if isinstance(rules(name, m), Unsupported)]
@@ -85,4 +85,4 @@ def _check_reference(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     if reference.dim() != x.dim() or reference.shape[0] not in (1, x.shape[0]) or reference.shape[1:] != x.shape[1:]:
         raise ValueError(f"reference shape {tuple(reference.shape)} does not match x {tuple(x.shape)} "
                          "(use the same shape, or batch size 1)")
-    return engine.check_finite("reference", reference.detach().to(device=x.device, dtype=x.dtype))
+    return engine.check_tensor(reference.detach().to(device=x.device, dtype=x.dtype), "reference")

@@ -71,7 +71,7 @@ def reference_image(x: torch.Tensor, reference) -> torch.Tensor:
         raise ValueError(f"unknown reference {reference!r}: use 'blur', 'zeros' or a tensor")
     if not torch.is_tensor(reference):
         raise ValueError(f"reference must be 'blur', 'zeros' or a tensor, got {type(reference).__name__}")
-    ssd.check_tensor(reference, "reference")
+    engine.check_tensor(reference, "reference")
     if reference.dim() == 3:
         reference = reference.unsqueeze(0)
     if reference.shape != x.shape:

@@ -28,7 +28,7 @@ EPS = 1e-10
 def rescale(delta_in: torch.Tensor, delta_out: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
     """m = Δy/Δx element-wise (eq. 2.2); `gradient` where |Δx| < EPS. All broadcastable to [N,...]."""
     small = delta_in.abs() < EPS
-    return torch.where(small, gradient, delta_out / torch.where(small, torch.ones_like(delta_in), delta_in))
+    return torch.where(small, gradient, delta_out / delta_in)     # where small, the quotient is not used
 
 
 class Rule:
@@ -85,9 +85,13 @@ class Rescale(Rule):
     """Rescale rule of a ReLU (eq. 2.2): m = Δy/Δx = (relu(x) − relu(x0)) / (x − x0), 1[x > 0]
     where |Δx| < EPS. Lies in [0, 1]."""
 
-    def forward(self, module, x, y, x0):
+    def record(self, module, x0, y0, hooks):
+        return x0, y0
+
+    def forward(self, module, x, y, ref):
+        x0, y0 = ref                                   # y = relu(x), y0 = relu(x0): Δy = y − y0
         with torch.no_grad():
-            m = rescale(x - x0, x.clamp(min=0) - x0.clamp(min=0), (x > 0).to(x.dtype))
+            m = rescale(x - x0, y - y0, (x > 0).to(x.dtype))
         return stand_in(y, m * x)
 
 
@@ -120,7 +124,7 @@ class RevealCancel(Rule):
     def __call__(self, module, x, y, ref, hooks):
         x0, a0 = ref
         if a0 is None:
-            return Rescale().forward(module, x, y, x0)
+            return Rescale().forward(module, x, y, (x0, torch.relu(x0)))
         producer = hooks.producer(x)
         if producer is None:
             raise RuntimeError("the model called its layers differently for the input and the reference")

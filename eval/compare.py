@@ -35,6 +35,7 @@ from eval import cli
 from eval.samples import images as samples_of
 from eval.samples import select
 from eval.timing import device_name, format_seconds, timed
+from ssd.cli import one_line_errors
 
 VARIANTS = ("lrp-epsilon", "lrp-gamma", "lrp-zplus", "deeplift-vanilla", "deeplift-gamma", "deeplift")  # figs 4, 5
 OUTPUTS = ("tables.json", "tables.md", "curves.json")
@@ -364,6 +365,7 @@ def write_extras(out_dir: Path, figures_too: bool = True) -> None:
     print(f"eval.compare: wrote {report.write_report(out_dir)}", file=sys.stderr)
 
 
+@one_line_errors("eval.compare", interrupted="the finished samples are kept in --out: rerun the same command to resume")
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:

@@ -43,7 +43,7 @@ from torchvision.ops import box_iou
 import perturb
 import ssd
 from eval import cli
-from ssd.cli import check_device
+from ssd.cli import check_device, one_line_errors
 from eval import methods as registry
 from eval import stats
 from eval.curves import random_heatmap
@@ -412,6 +412,7 @@ def report_section(out_dir) -> str:
     return section_html(Path(out_dir), data) if data.get("cells") else ""
 
 
+@one_line_errors("eval.hans", interrupted="the finished records are kept in --out: rerun the same command to resume")
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:

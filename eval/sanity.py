@@ -55,6 +55,7 @@ from eval.sanity_report import (FLOOR, MODELS, OUTPUTS, RANDOM, SHUFFLED, report
                                 write_outputs)                       # report_section: public, for report.html
 from eval.similarity import similarities
 from eval.timing import device_name, format_seconds, timed
+from ssd.cli import one_line_errors
 
 KIND = "sanity"
 METHODS = ("lrp-epsilon", "lrp-gamma", "lrp-zplus", "deeplift-vanilla", "deeplift", "lime", "shap", "gradient")
@@ -329,6 +330,7 @@ def run(args) -> Path:
     return out_dir
 
 
+@one_line_errors("eval.sanity", interrupted="the finished records are kept in --out: rerun the same command to resume")
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:

@@ -29,7 +29,7 @@ def prepare(model: nn.Module, x: torch.Tensor, rules: Rules):
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError("LRP runs on autograd: call it outside torch.inference_mode()")
-    engine.check_finite("x", x)
+    engine.check_tensor(x, "x")
     x = x.detach().clone() if x.is_inference() else x.detach()   # an inference tensor cannot join a graph
     unit, model_input = engine.leaf(x, x)
     with engine.Hooks(model, rules, _apply) as hooks:

@@ -25,6 +25,7 @@ Only plain differentiable ops are used anywhere, so that both are possible.
 """
 import contextvars
 import math
+import numbers
 from typing import Callable, Sequence
 
 import torch
@@ -36,25 +37,59 @@ _CALL = contextvars.ContextVar("xai_engine_call", default=None)
 
 
 # --- checks ---------------------------------------------------------------------------------
+# The argument checks of every package (lrp, deeplift, perturb, and ssd.check_input), network-agnostic,
+# so that bad input fails at once with a message that names the problem instead of deep inside torch or
+# as a silently wrong result (one NaN pixel makes every heatmap NaN).
 
-def check_hyperparameter(name: str, value, low: float = 0.0) -> float:
-    """`value` as a float if it is a finite number >= low, else a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
-        raise ValueError(f"{name} must be a finite number >= {low:g}, got {value!r}")
+def _count_non_finite(x: torch.Tensor) -> str:
+    """'n NaN and m ±inf values (of N; the first at [i, j, …])' of a tensor holding some."""
+    bad = ~torch.isfinite(x)
+    nan = int(torch.isnan(x).sum())
+    first = [int(i) for i in torch.nonzero(bad)[0]]
+    return f"{nan} NaN and {int(bad.sum()) - nan} ±inf values (of {x.numel()}; the first at {first})"
+
+
+def check_tensor(x, name: str = "x", dtype: torch.dtype = None, device: torch.device = None) -> torch.Tensor:
+    """`x` itself if it is a floating-point torch tensor (of `dtype` and on `device` where given) with
+    only finite values. Raises TypeError if `x` is not a tensor, ValueError otherwise; the message
+    names the dtype or device asked for, or counts the NaN and ±inf values. Other dtypes are named,
+    never cast, so that what is explained is exactly what was given."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} is {x.dtype}, not floating point: pass x.to({dtype or torch.float32})")
+    if dtype is not None and x.dtype != dtype:
+        fix = {torch.float32: "x.float()", torch.float64: "x.double()"}.get(dtype, f"x.to({dtype})")
+        raise ValueError(f"{name} is {x.dtype} but the model computes in {dtype}: pass {fix} "
+                         f"(inputs are not cast, so that what is explained is what was given)")
+    if device is not None and x.device != torch.device(device):
+        raise ValueError(f"{name} is on {x.device} but the model on {device}: pass x.to('{device}')")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} has {_count_non_finite(x)}: every value must be finite")
+    return x
+
+
+def check_integer(value, name: str, low: int | None = 1) -> int:
+    """`value` as an int if it is an integer (not a bool, not a float such as 2.0 or nan) ≥ `low`
+    (None: any integer); ValueError naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (low is not None and value < low):
+        bound = "an integer" if low is None else f"an integer ≥ {low}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def check_real(value, name: str, within=lambda v: True, interval: str = "") -> float:
+    """`value` as a float if it is a finite real number for which `within(value)` holds; ValueError
+    naming `name` and `interval` (e.g. "> 0", ">= 0") otherwise. A bool is not a number here."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and within(value)):
+        raise ValueError(f"{name} must be a finite number {interval}".rstrip() + f", got {value!r}")
     return float(value)
 
 
-def check_finite(name: str, t: torch.Tensor) -> torch.Tensor:
-    """`t` itself if it is a floating-point tensor with only finite values; else a ValueError that
-    counts its NaN and ±inf values."""
-    if not torch.is_tensor(t) or not t.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got "
-                         f"{t.dtype if torch.is_tensor(t) else type(t).__name__}")
-    if not bool(torch.isfinite(t).all()):
-        nan = int(torch.isnan(t).sum())
-        inf = int(torch.isinf(t).sum())
-        raise ValueError(f"{name} has {nan} NaN and {inf} ±inf values (of {t.numel()}): every value must be finite")
-    return t
+def check_hyperparameter(name: str, value, low: float = 0.0) -> float:
+    """A rule's hyperparameter (ε, γ) as a float: a finite number >= low (`check_real`)."""
+    return check_real(value, name, lambda v: v >= low, f">= {low:g}")
 
 
 # --- building blocks of rules -----------------------------------------------------------------

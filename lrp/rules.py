@@ -17,7 +17,7 @@ def _nonnegative(a: torch.Tensor) -> bool:
 
     Decided from the data (one reduction per layer), so that any network gets the single modified
     forward of the non-negative case wherever it applies."""
-    return bool(a.min() >= 0)
+    return bool(a.amin() >= 0)           # amin: min() copies a channels-last tensor first
 
 
 class Rule:

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 import ssd
+from lrp.engine import check_integer
 
 from .lime import check_settings as check_lime_settings
 from .lime import lime
@@ -54,7 +55,7 @@ def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], 
         check_shap_settings(n_permutations, seed, antithetic)
     check_baseline(baseline, x)
     if segments is None:
-        segments = segments_of(x, model.config, ssd.check_integer(n, "n (superpixels)"), image)
+        segments = segments_of(x, model.config, check_integer(n, "n (superpixels)"), image)
     x, segments, _ = check_inputs(x, segments)
     if method == "lime":
         values = lime(f, x, segments, n_samples, kernel_width, alpha, seed, batch_size, baseline)

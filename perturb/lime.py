@@ -1,7 +1,7 @@
 """LIME over superpixels (paper sections 2.3 and 3.2.3), for all targets from the same samples."""
 import torch
 
-import ssd
+from lrp.engine import check_integer, check_real
 
 from .masking import check_baseline, check_inputs, evaluate
 from .ridge import check_alpha, weighted_ridge
@@ -36,17 +36,17 @@ def cosine_distance(x: torch.Tensor, segments: torch.Tensor, states: torch.Tenso
 
 def kernel_weights(distance: torch.Tensor, kernel_width: float = 1.0) -> torch.Tensor:
     """LIME's squared exponential kernel w = exp(−d²/k²) (section 3.2.3): [N] -> [N]."""
-    kernel_width = ssd.check_real(kernel_width, "kernel_width", lambda v: v > 0, "> 0")
+    kernel_width = check_real(kernel_width, "kernel_width", lambda v: v > 0, "> 0")
     return torch.exp(-distance ** 2 / kernel_width ** 2)
 
 
 def check_settings(n_samples: int, kernel_width: float, alpha: float, seed: int) -> None:
     """ValueError unless n_samples is an integer ≥ 2 (the unperturbed input and at least one
     perturbed one), kernel_width a finite number > 0, alpha a finite number ≥ 0, seed an integer."""
-    ssd.check_integer(n_samples, "LIME n_samples", 2)
-    ssd.check_real(kernel_width, "kernel_width", lambda v: v > 0, "> 0")
+    check_integer(n_samples, "LIME n_samples", 2)
+    check_real(kernel_width, "kernel_width", lambda v: v > 0, "> 0")
     check_alpha(alpha)
-    ssd.check_integer(seed, "seed", None)
+    check_integer(seed, "seed", None)
 
 
 def sample_states(n_samples: int, count: int, seed: int = 0, device=None) -> torch.Tensor:

@@ -8,7 +8,7 @@ import threading
 
 import torch
 
-import ssd
+from lrp.engine import check_integer, check_tensor
 
 _counters = threading.local()
 
@@ -16,12 +16,12 @@ _counters = threading.local()
 def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Validate and normalise (x, segments) -> (x [1,C,H,W], segments int64 [H,W] on x's device, S).
 
-    x: floating point [C,H,W] or [1,C,H,W], every value finite (`ssd.check_tensor`); segments:
+    x: floating point [C,H,W] or [1,C,H,W], every value finite (`lrp.engine.check_tensor`); segments:
     integer [H,W] with labels 0..S-1 and no gaps.
     """
     if not torch.is_tensor(x) or x.dim() not in (3, 4) or (x.dim() == 4 and x.shape[0] != 1):
         raise ValueError(f"x must be one input [C,H,W] or [1,C,H,W], got shape {tuple(getattr(x, 'shape', ()))}")
-    ssd.check_tensor(x, "x")
+    check_tensor(x, "x")
     x = x if x.dim() == 4 else x[None]
     segments = torch.as_tensor(segments, device=x.device)
     if segments.shape != x.shape[2:]:
@@ -53,7 +53,7 @@ def check_baseline(baseline, x: torch.Tensor) -> torch.Tensor:
     except RuntimeError:
         raise ValueError(f"baseline of shape {tuple(value.shape)} does not broadcast to the input's "
                          f"[C,H,W] = {list(x.shape[1:])}") from None
-    return ssd.check_tensor(value, "baseline")
+    return check_tensor(value, "baseline")
 
 
 def perturbed_inputs(x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, baseline=0.0) -> torch.Tensor:
@@ -107,9 +107,9 @@ def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, b
     (None: `default_batch_size(x.device)`); the scores do not depend on the chunk size.
 
     f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device). A NaN or
-    ±inf score is a ValueError naming the states of the batch (`ssd.check_tensor`).
+    ±inf score is a ValueError naming the states of the batch (`lrp.engine.check_tensor`).
     """
-    batch_size = default_batch_size(x.device) if batch_size is None else ssd.check_integer(batch_size, "batch_size")
+    batch_size = default_batch_size(x.device) if batch_size is None else check_integer(batch_size, "batch_size")
     out = []
     with torch.no_grad():
         for start in range(0, states.shape[0], batch_size):
@@ -117,7 +117,7 @@ def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, b
             if scores.dim() != 2 or scores.shape[0] != min(batch_size, states.shape[0] - start):
                 raise ValueError(f"score function must return [B,T], got shape {tuple(scores.shape)}")
             if scores.is_floating_point():     # NaN scores would give LIME and SHAP NaN or meaningless values
-                ssd.check_tensor(scores, f"the score function's output [B,T] for states {start}.."
+                check_tensor(scores, f"the score function's output [B,T] for states {start}.."
                                          f"{start + scores.shape[0] - 1}")
             out.append(scores)
             for counter in getattr(_counters, "stack", ()):

@@ -1,12 +1,12 @@
 """Weighted ridge regression with an unpenalised intercept, in closed form (LIME's surrogate fit)."""
 import torch
 
-import ssd
+from lrp.engine import check_real
 
 
 def check_alpha(alpha: float) -> float:
     """The ridge penalty α as a float: finite and ≥ 0 (ValueError otherwise)."""
-    return ssd.check_real(alpha, "ridge alpha", lambda v: v >= 0, "≥ 0")
+    return check_real(alpha, "ridge alpha", lambda v: v >= 0, "≥ 0")
 
 
 def weighted_ridge(z: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, alpha: float = 1.0):

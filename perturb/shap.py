@@ -20,7 +20,7 @@ to exactly 0 wherever s lies outside rf[t], also when s is relevant to another t
 """
 import torch
 
-import ssd
+from lrp.engine import check_integer
 
 from .masking import check_baseline, check_inputs, evaluate
 
@@ -28,8 +28,8 @@ from .masking import check_baseline, check_inputs, evaluate
 def check_settings(n_permutations: int, seed: int = 0, antithetic: bool = False) -> int:
     """n_permutations as an int: ValueError unless it is an integer ≥ 1 (even with `antithetic`) and
     seed an integer."""
-    n_permutations = ssd.check_integer(n_permutations, "n_permutations", 1)
-    ssd.check_integer(seed, "seed", None)
+    n_permutations = check_integer(n_permutations, "n_permutations", 1)
+    check_integer(seed, "seed", None)
     if antithetic and n_permutations % 2:
         raise ValueError(f"antithetic sampling pairs permutations: n_permutations must be even, got {n_permutations}")
     return n_permutations

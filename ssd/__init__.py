@@ -2,7 +2,7 @@
 from .boxes import decode, encode
 from .config import COCO_SSD512, MMDET_SSD512, SHAPES_SSD512, TORCHVISION_SSD300, SSDConfig
 from .detect import Detections, detect
-from .inputs import check_input, check_integer, check_real, check_tensor
+from .inputs import check_input
 from .l2norm import L2Norm
 from .load import load
 from .model import SSD
@@ -12,5 +12,4 @@ from .targets import Target, check_targets, score, targets
 
 __all__ = ["SSD", "SSDConfig", "L2Norm", "COCO_SSD512", "MMDET_SSD512", "TORCHVISION_SSD300",
            "SHAPES_SSD512", "priors", "prior_location", "encode", "decode", "preprocess", "read_image",
-           "to_image", "detect", "Detections", "Target", "targets", "score", "check_targets", "check_input", "check_tensor",
-           "check_integer", "check_real", "load"]
+           "to_image", "detect", "Detections", "Target", "targets", "score", "check_targets", "check_input", "load"]

@@ -18,7 +18,7 @@ import deeplift
 import eval_oracle
 import perturb
 import ssd
-from eval import bench, hans, methods
+from eval import bench, compare, hans, methods, sanity
 
 NAN, INF = float("nan"), float("inf")
 TARGETS = [ssd.Target(10, 1), ssd.Target(300, 2)]
@@ -214,3 +214,14 @@ def test_hans_arguments_exit_two_before_loading_the_model(argv, message, tmp_pat
         hans.main(["--out", str(tmp_path)] + argv)
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1 and message in err
+
+
+@pytest.mark.parametrize("command", [compare, hans, sanity])
+def test_ctrl_c_is_one_line_that_says_how_to_resume(command, tmp_path, capsys, monkeypatch):
+    """Before: a KeyboardInterrupt traceback. The records already written stay (tests/test_eval_store)."""
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(command, "run", interrupted)
+    assert command.main(["--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "interrupted" in err and "rerun the same command to resume" in err

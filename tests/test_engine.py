@@ -32,7 +32,7 @@ import sys
 sys.modules["ssd"] = None                      # `import ssd` now raises ModuleNotFoundError
 import torch
 from torch import nn
-import deeplift, lrp
+import deeplift, lrp, perturb
 
 torch.manual_seed(0)
 net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -47,14 +47,24 @@ ref = torch.zeros_like(x)
 rules = deeplift.composite(first=deeplift.Flat(), maxpool=deeplift.MaxPoolRescale())
 c = deeplift.attribute(net, x, ref, seed, rules)
 assert abs(c.sum().item() - (net(x) - net(ref))[0, 0].item()) < 1e-10, c.sum()
-assert not hasattr(lrp, "explain") and not hasattr(deeplift, "explain")
+# SHAP of an additive score over 4 superpixels: exactly each superpixel's term (any permutations)
+segments = torch.arange(4).view(1, 4).repeat_interleave(2, 1).repeat_interleave(2, 0)            # [2,8]
+picture = torch.arange(1.0, 17.0, dtype=torch.float64).view(1, 1, 2, 8)
+weights = torch.tensor([1.0, -2.0, 3.0, 0.5], dtype=torch.float64)
+score = lambda b: (b[:, 0] * weights[segments]).sum(dim=(1, 2))[:, None]                        # noqa: E731
+phi = perturb.shap(score, picture, segments, n_permutations=2)[0]
+exact = torch.stack([(picture[0, 0] * weights[segments])[segments == s].sum() for s in range(4)])
+assert torch.allclose(phi, exact), (phi, exact)
+# the receptive field of a 3×3 convolution's output (1, 1) on a 4×4 input: rows and columns 0..2
+assert perturb.receptive_field([net[0]], 1, 1, (4, 4)) == (0, 2, 0, 2)
+assert not any(hasattr(p, "explain") for p in (lrp, deeplift, perturb))
 assert not [m for m in sys.modules if m.split(".")[0] == "ssd" and sys.modules[m] is not None]
 print("ok")
 """
 
 
 def test_cores_work_without_ssd():
-    """lrp and deeplift import and run on a toy net while `import ssd` fails."""
+    """lrp, deeplift and perturb import and run on a toy net while `import ssd` fails."""
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", CORES_WITHOUT_SSD], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
@@ -126,7 +136,7 @@ def test_explain_rejects_bad_gamma_before_any_pass():
 def test_attribute_rejects_non_finite_input():
     net = torch.nn.Sequential(torch.nn.Linear(3, 2))
     x = torch.tensor([[1.0, float("nan"), float("-inf")]])
-    with pytest.raises(ValueError, match=r"x has 1 NaN and 1 ±inf values \(of 3\)"):
+    with pytest.raises(ValueError, match=r"x has 1 NaN and 1 ±inf values \(of 3; the first at \[0, 1\]\)"):
         lrp.attribute(net, x, torch.ones(1, 2), lrp.composite())
     with pytest.raises(ValueError, match=r"x has 1 NaN and 1 ±inf values"):
         deeplift.attribute(net, x, torch.zeros(1, 3), torch.ones(1, 2))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import deeplift
 import lrp
 import perturb
 from eval import hans
@@ -60,6 +61,15 @@ def test_every_method_puts_all_positive_relevance_on_the_tag_of_a_tag_only_score
     # LRP through the toy network (z⁺ in the conv: positive weights, positive inputs)
     heat = lrp.attribute(net, x, torch.ones(1, 1), lrp.composite(conv=lrp.ZPlus()))[0].sum(0)
     assert hans.shares(heat, tag, obj)["tag"] == pytest.approx(1.0)
+    # DeepLIFT through the same network from the black reference: vanilla (Rescale) and γ(0.1); the
+    # multipliers are 0 outside the tag (the window), and vanilla sums to f(x) − f(reference)
+    reference = torch.zeros_like(x)
+    for linear in (deeplift.Linear(), deeplift.Linear(gamma=0.1)):
+        contributions = deeplift.attribute(net, x, reference, torch.ones(1, 1), deeplift.composite(linear=linear))
+        assert hans.shares(contributions[0].sum(0), tag, obj)["tag"] == pytest.approx(1.0)
+        assert contributions[0][:, ~tag].abs().max() == 0
+    vanilla = deeplift.attribute(net, x, reference, torch.ones(1, 1), deeplift.composite())
+    assert vanilla.sum().item() == pytest.approx((net(x) - net(reference)).item(), rel=1e-5)
     # LIME and SHAP through the score function, over 4×4 block superpixels (the tag is one of them)
     segments = (torch.arange(SIZE) // 4)[:, None] * 4 + (torch.arange(SIZE) // 4)[None, :]
 
