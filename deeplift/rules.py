@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lrp.engine import affine, check_hyperparameter, flat, gamma_weights, parameters, stand_in
+from lrp.engine import affine, check_hyperparameter, flat, gamma_weights, parameters, route, stand_in
 from lrp.redistribute import redistribute
 
 EPS = 1e-10
@@ -78,7 +78,7 @@ class Linear(Rule):
         if self.gamma == 0:
             return z
         w, _ = parameters(module)
-        return stand_in(z, affine(module, a, gamma_weights(w, self.gamma)))
+        return route(module, z, a, gamma_weights(w, self.gamma))      # stand_in(z, affine(a, w + γw⁺))
 
 
 class Rescale(Rule):

@@ -21,7 +21,10 @@ are removed in `finally`, also on KeyboardInterrupt.
 The seeded backward (`backward`) runs K seeds through the retained graph either as a loop of K
 backward passes or as one batched pass (`is_grads_batched`, a vmap over the seeds); the loop is
 faster on the CPU, the batched pass on CUDA, and both give the same result (tests check it).
-Only plain differentiable ops are used anywhere, so that both are possible.
+Only plain differentiable ops are used, so that both are possible; the one custom autograd
+function, `route` (a linear layer's output whose gradient is that of other weights, for a rule that
+changes only the gradient, without running the modified map forward), has a plain-op backward and a
+generated vmap rule.
 """
 import contextvars
 import math
@@ -98,6 +101,48 @@ def stand_in(value: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
     """A tensor with the value of `value` and the gradient of `path` (same shape, any):
     value.detach() + (path − path.detach())."""
     return value.detach() + (path - path.detach())
+
+
+class _Route(torch.autograd.Function):
+    """Value z (a copy, in z's memory layout); gradient with respect to the layer input `a` that of
+    a ↦ affine(module, a, weight), i.e. the map's transpose applied to the incoming gradient; none
+    for z itself."""
+
+    generate_vmap_rule = True          # the backward is plain ops, so batched seeds (vmap) work
+
+    @staticmethod
+    def forward(z, a, weight, geometry):
+        return z.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, a, weight, geometry = inputs
+        ctx.a_shape, ctx.geometry = a.shape, geometry
+        ctx.save_for_backward(weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weight,) = ctx.saved_tensors
+        if ctx.geometry is None:                                              # Linear: [.., out] -> [.., in]
+            return None, grad @ weight, None, None
+        stride, padding, dilation, groups = ctx.geometry
+        return None, torch.nn.grad.conv2d_input(ctx.a_shape, weight, grad, stride, padding, dilation, groups), None, None
+
+
+def route(module: nn.Module, z: torch.Tensor, a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A tensor with the value of the layer output `z` whose gradient with respect to the layer
+    input `a` is that of `affine(module, a, weight)`, without running that map forward: equal to
+    `stand_in(z, affine(module, a, weight))` at the cost of the backward alone, for a rule that
+    changes only the gradient of a linear layer (DeepLIFT's γ rule, w + γw⁺)."""
+    if isinstance(module, nn.Conv2d):
+        if module.padding_mode != "zeros":
+            raise ValueError(f"these rules support zero padding only, got padding_mode={module.padding_mode!r}")
+        geometry = (module.stride, module.padding, module.dilation, module.groups)
+    elif isinstance(module, nn.Linear):
+        geometry = None
+    else:
+        raise ValueError(f"this rule applies to Conv2d and Linear layers, not to {type(module).__name__}")
+    return _Route.apply(z, a, weight, geometry)
 
 
 def parameters(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -11,6 +11,7 @@ import torch
 import deeplift
 import lrp
 import ssd
+from lrp import engine
 
 CONFIG = ssd.SHAPES_SSD512.replace(width=1 / 64)
 TARGETS = [ssd.Target(5, 1), ssd.Target(3000, 4), ssd.Target(21000, 6)]
@@ -142,3 +143,30 @@ def test_attribute_rejects_non_finite_input():
         deeplift.attribute(net, x, torch.zeros(1, 3), torch.ones(1, 2))
     with pytest.raises(ValueError, match=r"reference has 0 NaN and 1 ±inf values"):
         deeplift.attribute(net, torch.ones(1, 3), torch.tensor([[0.0, float("inf"), 0.0]]), torch.ones(1, 2))
+
+
+@pytest.mark.parametrize("module", [
+    torch.nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2),
+    torch.nn.Conv2d(3, 5, 1),
+    torch.nn.Linear(7, 4),
+])
+def test_route_has_the_value_of_z_and_the_gradient_of_the_modified_map(module):
+    """engine.route(module, z, a, w′) == stand_in(z, affine(module, a, w′)) in value and in gradient
+    (plain and batched seeds), without running affine forward."""
+    module = module.double()
+    a = torch.randn((2, 4, 9, 9) if isinstance(module, torch.nn.Conv2d) and module.in_channels == 4 else
+                    (2, 3, 5, 5) if isinstance(module, torch.nn.Conv2d) else (2, 7), dtype=torch.float64,
+                    requires_grad=True)
+    w = module.weight.detach()
+    modified = engine.gamma_weights(w, 0.25)
+    z = module(a)
+    routed = engine.route(module, z, a, modified)
+    reference = engine.stand_in(z, engine.affine(module, a, modified))
+    assert torch.equal(routed, z.detach())
+    seeds = torch.randn((3,) + tuple(z.shape), dtype=torch.float64)
+    for batched in (False, True):
+        got = torch.autograd.grad(routed, a, seeds if batched else seeds[0], retain_graph=True,
+                                  is_grads_batched=batched)[0]
+        want = torch.autograd.grad(reference, a, seeds if batched else seeds[0], retain_graph=True,
+                                   is_grads_batched=batched)[0]
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
