@@ -43,9 +43,10 @@ def attribute(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, seed, 
     return engine.backward(unit, engine.seeded(output, seed, batched), batched, False, backward)
 
 
-def prepare(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, rules):
+def prepare(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, rules, keep: dict | None = None):
     """The reference pass and the input pass of `model` with the rules' hooks -> (unit, output):
-    the all-ones leaf [N,...] whose gradient is the contribution, and the input pass's output."""
+    the all-ones leaf [N,...] whose gradient is the contribution, and the input pass's output.
+    `keep`: {module: …} receives those modules' outputs of the input pass (`lrp.engine.Hooks`)."""
     if torch.is_inference_mode_enabled():
         raise RuntimeError("DeepLIFT runs on autograd: call it outside torch.inference_mode()")
     x = engine.check_tensor(x, "x").detach()
@@ -69,7 +70,7 @@ def prepare(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, rules):
         return rule(module, a, z, records[module].popleft(), hooks)
 
     unit, model_input = engine.leaf(x, x - reference)
-    with engine.Hooks(model, rules, apply) as hooks:
+    with engine.Hooks(model, rules, apply, keep) as hooks:
         with torch.no_grad():
             engine.forward(hooks, reference)
         phase[0] = "input"

@@ -50,15 +50,14 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
         ssd.check_targets(targets, 0, 0)   # raises the "no targets" error
     rules = composite(linear=Linear(gamma), relu=RULES[rule](), first=Flat() if first == "flat" else None,
                       maxpool=MAXPOOL_RULES[maxpool](), layers={ssd.L2Norm: L2NormRescale()})
-    unit, output = prepare(model, x, reference_image(x, reference), rules)
+    heads = {head: None for head in model.cls_heads}       # their outputs, to seed each target there
+    unit, output = prepare(model, x, reference_image(x, reference), rules, keep=heads)
     logits = output[0]
     if logits.dim() != 3:
         raise ValueError(f"the model's first output must be logits [N,P,C], got {tuple(logits.shape)}")
     ssd.check_targets(targets, logits.shape[1], logits.shape[2])
-    priors = torch.tensor([t.prior for t in targets], device=x.device, dtype=torch.long)
-    labels = torch.tensor([t.label for t in targets], device=x.device, dtype=torch.long)
-    return engine.target_maps(unit, output, priors, labels, torch.ones_like(priors, dtype=logits.dtype),
-                              chunk, backward)
+    return engine.target_maps(unit, ssd.head_seeds(model, heads, logits, targets),
+                              logits.new_ones(len(targets)), chunk, backward)
 
 
 def reference_image(x: torch.Tensor, reference) -> torch.Tensor:

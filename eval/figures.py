@@ -6,7 +6,7 @@ Needs matplotlib (the optional extra `plots`); without it `write_figures` writes
 the names of all figures, saying so on stderr. Heatmap colours come from `eval.render` (red positive,
 blue negative, white zero, each map normalised by its own max |R|), as in the report and eval.explain.
 
-`python -m eval.figures OUT` redraws the figures and report.html of a finished run.
+`python -m eval.report OUT` redraws the figures and report.html of a finished run.
 """
 import argparse
 import sys
@@ -279,21 +279,3 @@ def figure_perturbation_std(data: dict):
     ax.legend(fontsize=8)
     return fig
 
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.figures",
-                                description="Redraw the figures and report.html of an eval.compare output folder.")
-    p.add_argument("out", help="the --out folder of python -m eval.compare")
-    args = p.parse_args(argv)
-    from eval.report import write_report
-    if not Path(args.out).is_dir():
-        print(f"eval.figures: error: no such output folder: {args.out}", file=sys.stderr)
-        return 2
-    skipped = write_figures(args.out)
-    print(f"eval.figures: wrote {write_report(args.out)}" + (f" (skipped: {', '.join(skipped)})" if skipped else ""),
-          file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

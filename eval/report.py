@@ -6,19 +6,23 @@ tables 1–4 as the reproduction, the figures, and a gallery of every sample.
 
 Numbers are rounded for reading; every cell carries its exact value as JSON in `data-value`, and the
 whole of tables.json is embedded in a `<script type="application/json" id="tables-json">` block.
+
+`python -m eval.report OUT` redraws the figures (eval.figures) and report.html of a finished run.
 """
+import argparse
 import base64
 import html
 import importlib
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 from skimage.transform import downscale_local_mean
 
 from eval import render
-from eval.figures import FIGURES
+from eval.figures import FIGURES, write_figures
 from eval.store import StoredSample, open_run, read_json
 from eval.tables import PAPER_TABLES, claims, fmt_cell, metric_name
 
@@ -268,3 +272,21 @@ def write_report(out_dir) -> str:
     path = out_dir / "report.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return str(path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval.report",
+                                description="Redraw the figures and report.html of an eval.compare output folder.")
+    p.add_argument("out", help="the --out folder of python -m eval.compare")
+    args = p.parse_args(argv)
+    if not Path(args.out).is_dir():
+        print(f"eval.report: error: no such output folder: {args.out}", file=sys.stderr)
+        return 2
+    skipped = write_figures(args.out)
+    print(f"eval.report: wrote {write_report(args.out)}" + (f" (skipped: {', '.join(skipped)})" if skipped else ""),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,19 +20,20 @@ def _apply(hooks: engine.Hooks, module: nn.Module, rule: Rule, a: torch.Tensor, 
     return rule(module, a, z, hooks.unit if hooks.at_input(a) else None)
 
 
-def prepare(model: nn.Module, x: torch.Tensor, rules: Rules):
+def prepare(model: nn.Module, x: torch.Tensor, rules: Rules, keep: dict | None = None):
     """One forward pass of `model` on x [N,...] with the rules' hooks in place.
 
     Returns (unit, output): the all-ones leaf [N,...] whose gradient will be the relevance, and the
-    model output (a tensor or a tuple of tensors) whose graph carries the rules. The hooks are
-    removed before returning, also when the forward pass raises.
+    model output (a tensor or a tuple of tensors) whose graph carries the rules. `keep`: {module: …}
+    receives those modules' outputs (`engine.Hooks`). The hooks are removed before returning, also
+    when the forward pass raises.
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError("LRP runs on autograd: call it outside torch.inference_mode()")
     engine.check_tensor(x, "x")
     x = x.detach().clone() if x.is_inference() else x.detach()   # an inference tensor cannot join a graph
     unit, model_input = engine.leaf(x, x)
-    with engine.Hooks(model, rules, _apply) as hooks:
+    with engine.Hooks(model, rules, _apply, keep) as hooks:
         output = engine.forward(hooks, model_input, unit)
     return unit, output
 

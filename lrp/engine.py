@@ -214,13 +214,17 @@ class Hooks:
     None: keep z) is called for each hooked module call, with `rule` resolved (`AtInput`). `model_input`
     is set by the caller before each forward pass; `unit` is the leaf; `at_input(a)` tells whether `a`
     is the model input; `producer(t)` returns the `Produced` record of the last hooked call if `t` is
-    its output, else None. Hooks act only in the context that entered this call (see module docstring).
+    its output, else None. `keep`: a dict whose keys are hooked modules; each value becomes the
+    module's output as the rules left it (of its last call), so that a backward pass can start
+    there (a detector's head) instead of at the model output. Hooks act only in the context that
+    entered this call (see module docstring).
     """
 
-    def __init__(self, model: nn.Module, rules: Callable, apply: Callable):
+    def __init__(self, model: nn.Module, rules: Callable, apply: Callable, keep: dict | None = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model, self.apply = model, apply
+        self.keep = {} if keep is None else keep   # {module: its output as the rules left it, last call}
         self.rules = [(m, r) for name, m in model.named_modules() if (r := rules(name, m)) is not None]
         self.model_input = self.unit = self.last = None
         self.first_used = False
@@ -248,6 +252,8 @@ class Hooks:
                 self.first_used |= self.at_input(a)
             out = None if chosen is None else self.apply(self, module, chosen, a, output)
             self.last = Produced(output if out is None else out, module, chosen, a)
+            if module in self.keep:
+                self.keep[module] = self.last.output
             return out
         return hook
 
@@ -351,8 +357,12 @@ def backward(unit: torch.Tensor, pairs: Sequence[tuple[torch.Tensor, torch.Tenso
     if mode == "auto":
         mode = "loop" if unit.device.type == "cpu" else "vmap"
     if k == 1 or mode == "loop":
-        return torch.stack([_grad(unit, outputs, [g[i] for g in grads], retain_graph or i < k - 1, False, ())
-                            for i in range(k)])
+        maps = []
+        for i in range(k):     # an output whose seed row is all zero adds nothing: it is not traversed
+            live = [(o, g[i]) for o, g in zip(outputs, grads) if bool(g[i].any())]
+            maps.append(_grad(unit, [o for o, _ in live], [g for _, g in live], retain_graph or i < k - 1, False, ())
+                        if live else unit.new_zeros(unit.shape))
+        return torch.stack(maps)
     return _grad(unit, outputs, grads, retain_graph, True, (k,))
 
 
@@ -362,20 +372,26 @@ def _grad(unit, outputs, grads, retain_graph, is_grads_batched, lead) -> torch.T
     return unit.new_zeros(lead + tuple(unit.shape)) if g is None else g
 
 
-def target_maps(unit: torch.Tensor, output: Sequence[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor,
-                weights: torch.Tensor, chunk: int, mode: str = "auto") -> torch.Tensor:
-    """Maps [K,H,W] for K one-hot seeds on output[0] [1,P,C] of one image: seed k is weights[k] at
-    (0, rows[k], cols[k]) (nothing on the other outputs); the gradient at unit [1,C_in,H,W] summed
-    over its channels. `chunk` seeds share one seed tensor [chunk,1,P,C] (and one batched pass)."""
+def target_maps(unit: torch.Tensor, seeds: Sequence[tuple[torch.Tensor, tuple]], weights: torch.Tensor,
+                chunk: int, mode: str = "auto") -> torch.Tensor:
+    """Maps [K,H,W] for K one-hot seeds of one image: seed k is weights[k] at the index seeds[k][1] of
+    the tensor seeds[k][0] (a model output, or a head's output kept by `Hooks`, nothing elsewhere);
+    the gradient at unit [1,C_in,H,W] summed over its channels. Seeding each target where its score
+    is computed (its head) keeps the backward out of the parts of the network it does not depend on.
+    `chunk` seeds share one seed tensor per seeded tensor [chunk, *shape] (and one batched pass)."""
     if int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    logits, k = output[0], len(rows)
-    maps = []
+    k, maps = len(seeds), []
     for start in range(0, k, chunk):
-        part = torch.arange(start, min(start + chunk, k), device=rows.device)
-        seed = logits.new_zeros((len(part),) + tuple(logits.shape))
-        seed[torch.arange(len(part), device=rows.device), 0, rows[part], cols[part]] = weights[part]
-        pairs = [(logits, seed)]
+        part = range(start, min(start + chunk, k))
+        tensors = list({id(seeds[i][0]): seeds[i][0] for i in part}.values())
+        pairs = []
+        for t in tensors:
+            seed = t.new_zeros((len(part),) + tuple(t.shape))
+            for row, i in enumerate(part):
+                if seeds[i][0] is t:
+                    seed[(row,) + tuple(seeds[i][1])] = weights[i]
+            pairs.append((t, seed))
         g = backward(unit, pairs, batched=True, retain_graph=start + chunk < k, mode=mode)
         maps.append(g[:, 0].sum(dim=1))
     return torch.cat(maps)

@@ -52,10 +52,11 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     targets = [ssd.Target(*t) for t in targets]
     conv = _rule(rule, gamma, epsilon)
     rules = composite(conv=conv, linear=conv, first=_first(first), layers={ssd.L2Norm: Pass()})
-    unit, (logits, deltas) = prepare(model, x, rules)
+    heads = {head: None for head in model.cls_heads}       # their outputs, to seed each target there
+    unit, (logits, deltas) = prepare(model, x, rules, keep=heads)
     ssd.check_targets(targets, logits.shape[1], logits.shape[2])
     priors = torch.tensor([t.prior for t in targets], device=x.device, dtype=torch.long)
     labels = torch.tensor([t.label for t in targets], device=x.device, dtype=torch.long)
     # relevance R = logit on the target, i.e. the gradient R / logit = 1 (0 where the logit is 0)
     weights = (logits.detach()[0, priors, labels] != 0).to(logits.dtype)
-    return engine.target_maps(unit, (logits, deltas), priors, labels, weights, chunk, backward)
+    return engine.target_maps(unit, ssd.head_seeds(model, heads, logits, targets), weights, chunk, backward)

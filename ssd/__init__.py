@@ -8,8 +8,8 @@ from .load import load
 from .model import SSD
 from .preprocess import preprocess, read_image, to_image
 from .priors import prior_location, priors
-from .targets import Target, check_targets, score, targets
+from .targets import Target, check_targets, head_seeds, score, targets
 
 __all__ = ["SSD", "SSDConfig", "L2Norm", "COCO_SSD512", "MMDET_SSD512", "TORCHVISION_SSD300",
            "SHAPES_SSD512", "priors", "prior_location", "encode", "decode", "preprocess", "read_image",
-           "to_image", "detect", "Detections", "Target", "targets", "score", "check_targets", "check_input", "load"]
+           "to_image", "detect", "Detections", "Target", "targets", "score", "check_targets", "head_seeds", "check_input", "load"]

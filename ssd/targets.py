@@ -3,6 +3,8 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from .priors import prior_location
+
 
 class Target(NamedTuple):
     """One detection to explain: the class `label` (index into the logits, background is 0) at the
@@ -46,3 +48,20 @@ def score(logits: torch.Tensor, targets_: Sequence[Target], kind: str = "logit")
     if kind == "probability":
         return torch.softmax(logits[:, priors, :], dim=-1)[:, torch.arange(len(targets_), device=logits.device), labels]
     raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")
+
+
+def head_seeds(model, kept: dict, logits: torch.Tensor, targets_: Sequence[Target]) -> list[tuple]:
+    """Where each target's logit is computed, as seeds (tensor, index) for a backward pass of one image.
+
+    logits[0, prior, label] is the output of the class head of the prior's source k, [1, A·C, F, F],
+    at (0, a·C + label, i, j) (SSD.forward's reshape; ssd.prior_location gives k, i, j, a). `kept`:
+    {model.cls_heads[k]: that head's output} as an explanation's hooks kept it; a target whose head
+    output was not kept is seeded on `logits` [1,P,C] itself. Seeding the head leaves the other heads
+    and the blocks after source k out of the backward pass."""
+    C = model.config.num_classes
+    seeds = []
+    for t in targets_:
+        k, i, j, a = prior_location(model.config, t.prior)
+        head_out = kept.get(model.cls_heads[k])
+        seeds.append((logits, (0, t.prior, t.label)) if head_out is None else (head_out, (0, a * C + t.label, i, j)))
+    return seeds

@@ -170,3 +170,31 @@ def test_route_has_the_value_of_z_and_the_gradient_of_the_modified_map(module):
         want = torch.autograd.grad(reference, a, seeds if batched else seeds[0], retain_graph=True,
                                    is_grads_batched=batched)[0]
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _backward_into_later_blocks(model, explain):
+    """(heatmap, how often the backward entered a block after block 0)."""
+    entered = []
+    handles = [block[0].register_full_backward_hook(lambda *_: entered.append(1)) for block in model.features[1:]]
+    try:
+        return explain(), len(entered)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@pytest.mark.parametrize("method", ["lrp", "deeplift"])
+def test_a_target_is_seeded_at_its_head_so_later_blocks_stay_out_of_the_backward(method, monkeypatch):
+    """A conv4_3 target's logit depends on block 0 only: with the seed at its class head the backward
+    never enters fc6–fc7 or the extras (counted by backward hooks on their first layers); seeded on
+    the concatenated logits (ssd.head_seeds' fallback) it enters all of them, with the same heatmap."""
+    model, x = narrow_ssd(), image()
+    target = ssd.Target(5, 1)
+    assert ssd.prior_location(model.config, target.prior)[0] == 0
+    heat, entered = _backward_into_later_blocks(model, lambda: EXPLAIN[method](model, x, [target]))
+    assert entered == 0 and heat.abs().max() > 0
+    monkeypatch.setattr(ssd, "head_seeds", lambda m, kept, logits, targets: [(logits, (0, t.prior, t.label))
+                                                                             for t in targets])
+    on_logits, entered = _backward_into_later_blocks(model, lambda: EXPLAIN[method](model, x, [target]))
+    assert entered == len(model.features) - 1
+    torch.testing.assert_close(heat, on_logits, rtol=1e-6, atol=1e-9 * float(heat.abs().max()))

@@ -105,6 +105,6 @@ def test_report_images_decode_and_its_tables_equal_tables_json(compare_run):
     assert html_text.index("Faithfulness") < html_text.index("The paper's tables")
 
 
-def test_figures_command_reports_a_missing_folder(tmp_path, capsys):
-    assert figures.main([str(tmp_path / "nope")]) == 2
+def test_report_command_reports_a_missing_folder(tmp_path, capsys):
+    assert report.main([str(tmp_path / "nope")]) == 2
     assert "no such output folder" in capsys.readouterr().err
