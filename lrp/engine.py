@@ -21,10 +21,13 @@ are removed in `finally`, also on KeyboardInterrupt.
 The seeded backward (`backward`) runs K seeds through the retained graph either as a loop of K
 backward passes or as one batched pass (`is_grads_batched`, a vmap over the seeds); the loop is
 faster on the CPU, the batched pass on CUDA, and both give the same result (tests check it).
-Only plain differentiable ops are used, so that both are possible; the one custom autograd
-function, `route` (a linear layer's output whose gradient is that of other weights, for a rule that
-changes only the gradient, without running the modified map forward), has a plain-op backward and a
-generated vmap rule.
+Both are possible because every op has a vmap rule. Two custom autograd functions carry the
+convolutions of the rules: `affine`'s (the modified map, value and gradient) and `route`'s (value z,
+gradient of a modified map, for a rule that changes only the gradient). Their backward is
+`conv_input_gradient`, which computes the transpose only on the window of the input that a
+gradient reaches: a target's gradient is non-zero only within its receptive field, so the backward
+of a target on an early feature map skips most of the large maps (same values; through vmap, the
+whole transpose).
 """
 import contextvars
 import math
@@ -103,6 +106,103 @@ def stand_in(value: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
     return value.detach() + (path - path.detach())
 
 
+def _memory_format(t: torch.Tensor) -> torch.memory_format:
+    """channels_last if `t` [N,C,H,W] is stored that way (and not also plain contiguous), else contiguous."""
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _is_batched(t: torch.Tensor) -> bool:
+    """Whether `t` is a batch of seeds seen through vmap, whose values cannot be read: the legacy vmap
+    of `autograd.grad(is_grads_batched=True)`, or functorch's."""
+    functorch = torch._C._functorch
+    return bool(functorch.is_legacy_batchedtensor(t) or functorch.is_batchedtensor(t))
+
+
+def _transposed_conv(grad, weight, geometry, input_shape, memory_format, padding=None) -> torch.Tensor:
+    """Σ_k ∂z_k/∂a_j · grad_k for z = conv2d(a, weight) (no bias): the convolution's transpose
+    [N,C_out,H',W'] -> input_shape [N,C_in,H,W], in `memory_format` (the layout of a, so that the
+    kernel is as fast as autograd's own)."""
+    stride, own_padding, dilation, groups = geometry
+    like = torch.empty(input_shape, dtype=grad.dtype, device=grad.device, memory_format=memory_format)
+    return torch.ops.aten.convolution_backward(
+        grad, like, weight, None, stride, own_padding if padding is None else padding, dilation,
+        False, (0, 0), groups, (True, False, False))[0]
+
+
+def _zeros(like: torch.Tensor, shape, memory_format) -> torch.Tensor:
+    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=memory_format).zero_()
+
+
+def conv_input_gradient(grad, weight, geometry, input_shape, memory_format) -> torch.Tensor:
+    """The gradient at the input a [N,C_in,H,W] of conv2d(a, weight) for `grad` [N,C_out,H',W'] at its
+    output (`_transposed_conv`), computed only where `grad` can reach.
+
+    A target's gradient is non-zero only inside its receptive field, often a small window of an
+    early feature map. With the non-zero output rows r0..r1−1 (columns alike), stride s, padding p,
+    dilation δ and kernel size k, the inputs reached are rows i0 = r0·s − p up to i1 = (r1−1)·s − p
+    + δ(k−1) + 1 (exclusive): the transpose of an unpadded convolution of that window, cut to the
+    map (rows < 0 or ≥ H are the zero padding). Everything else is exactly 0. Seeds seen through
+    vmap, small or unbatched maps and windows of more than half the map take the whole transpose.
+    """
+    if _is_batched(grad) or grad.dim() != 4 or grad.numel() < 2 ** 16:       # small maps: not worth it
+        return _transposed_conv(grad, weight, geometry, input_shape, memory_format)
+    live = grad.any(dim=1).any(dim=0)                                         # [H', W'], non-zero
+    rows, cols = live.any(dim=1).nonzero()[:, 0], live.any(dim=0).nonzero()[:, 0]
+    if rows.numel() == 0:
+        return _zeros(grad, input_shape, memory_format)
+    (r0, r1), (c0, c1) = (int(rows[0]), int(rows[-1]) + 1), (int(cols[0]), int(cols[-1]) + 1)
+    if (r1 - r0) * (c1 - c0) > live.numel() // 2:
+        return _transposed_conv(grad, weight, geometry, input_shape, memory_format)
+    stride, padding, dilation, _ = geometry
+    windows = []                                   # per axis: input span [i0, i1) reached by outputs [o0, o1)
+    for o0, o1, s, p, d, k in zip((r0, c0), (r1, c1), stride, padding, dilation, weight.shape[2:]):
+        windows.append((o0 * s - p, (o1 - 1) * s - p + d * (k - 1) + 1))
+    (i0, i1), (j0, j1) = windows
+    part = _transposed_conv(grad[:, :, r0:r1, c0:c1], weight, geometry,
+                            (*input_shape[:2], i1 - i0, j1 - j0), memory_format, padding=(0, 0))
+    height, width = input_shape[2:]
+    out = _zeros(grad, input_shape, memory_format)
+    out[:, :, max(i0, 0):min(i1, height), max(j0, 0):min(j1, width)] = \
+        part[:, :, max(-i0, 0):part.shape[2] - max(i1 - height, 0), max(-j0, 0):part.shape[3] - max(j1 - width, 0)]
+    return out
+
+
+def _geometry(module: nn.Module):
+    """(stride, padding, dilation, groups) of a zero-padded Conv2d; None for a Linear."""
+    if isinstance(module, nn.Conv2d):
+        if module.padding_mode != "zeros":
+            raise ValueError(f"these rules support zero padding only, got padding_mode={module.padding_mode!r}")
+        return module.stride, module.padding, module.dilation, module.groups
+    if isinstance(module, nn.Linear):
+        return None
+    raise ValueError(f"this rule applies to Conv2d and Linear layers, not to {type(module).__name__}")
+
+
+class _Conv(torch.autograd.Function):
+    """conv2d(a, weight, bias) whose backward (to `a` only: rules never differentiate parameters)
+    is `conv_input_gradient`, which skips the parts of the map a gradient does not reach."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a, weight, bias, geometry):
+        stride, padding, dilation, groups = geometry
+        return F.conv2d(a, weight, bias, stride, padding, dilation, groups)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        a, weight, _, geometry = inputs
+        ctx.a_shape, ctx.a_format, ctx.geometry = a.shape, _memory_format(a), geometry
+        ctx.save_for_backward(weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weight,) = ctx.saved_tensors
+        return conv_input_gradient(grad, weight, ctx.geometry, ctx.a_shape, ctx.a_format), None, None, None
+
+
 class _Route(torch.autograd.Function):
     """Value z (a copy, in z's memory layout); gradient with respect to the layer input `a` that of
     a ↦ affine(module, a, weight), i.e. the map's transpose applied to the incoming gradient; none
@@ -117,7 +217,7 @@ class _Route(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         _, a, weight, geometry = inputs
-        ctx.a_shape, ctx.geometry = a.shape, geometry
+        ctx.a_shape, ctx.a_format, ctx.geometry = a.shape, _memory_format(a), geometry
         ctx.save_for_backward(weight)
 
     @staticmethod
@@ -125,8 +225,7 @@ class _Route(torch.autograd.Function):
         (weight,) = ctx.saved_tensors
         if ctx.geometry is None:                                              # Linear: [.., out] -> [.., in]
             return None, grad @ weight, None, None
-        stride, padding, dilation, groups = ctx.geometry
-        return None, torch.nn.grad.conv2d_input(ctx.a_shape, weight, grad, stride, padding, dilation, groups), None, None
+        return None, conv_input_gradient(grad, weight, ctx.geometry, ctx.a_shape, ctx.a_format), None, None
 
 
 def route(module: nn.Module, z: torch.Tensor, a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -134,15 +233,7 @@ def route(module: nn.Module, z: torch.Tensor, a: torch.Tensor, weight: torch.Ten
     input `a` is that of `affine(module, a, weight)`, without running that map forward: equal to
     `stand_in(z, affine(module, a, weight))` at the cost of the backward alone, for a rule that
     changes only the gradient of a linear layer (DeepLIFT's γ rule, w + γw⁺)."""
-    if isinstance(module, nn.Conv2d):
-        if module.padding_mode != "zeros":
-            raise ValueError(f"these rules support zero padding only, got padding_mode={module.padding_mode!r}")
-        geometry = (module.stride, module.padding, module.dilation, module.groups)
-    elif isinstance(module, nn.Linear):
-        geometry = None
-    else:
-        raise ValueError(f"this rule applies to Conv2d and Linear layers, not to {type(module).__name__}")
-    return _Route.apply(z, a, weight, geometry)
+    return _Route.apply(z, a, weight, _geometry(module))
 
 
 def parameters(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -161,13 +252,12 @@ def affine(module: nn.Module, a: torch.Tensor, weight: torch.Tensor,
     Conv2d: a [N,Cin,H,W], weight [Cout,Cin/groups,kh,kw] -> [N,Cout,H',W'];
     Linear: a [N,...,in], weight [out,in] -> [N,...,out].
     """
-    if isinstance(module, nn.Conv2d):
-        if module.padding_mode != "zeros":
-            raise ValueError(f"these rules support zero padding only, got padding_mode={module.padding_mode!r}")
-        return F.conv2d(a, weight, bias, module.stride, module.padding, module.dilation, module.groups)
-    if isinstance(module, nn.Linear):
+    geometry = _geometry(module)
+    if geometry is None:
         return F.linear(a, weight, bias)
-    raise ValueError(f"this rule applies to Conv2d and Linear layers, not to {type(module).__name__}")
+    if weight.requires_grad or (bias is not None and bias.requires_grad):   # a graph through parameters
+        return F.conv2d(a, weight, bias, *geometry)
+    return _Conv.apply(a, weight, bias, geometry)
 
 
 def gamma_weights(weight: torch.Tensor, gamma: float, part: str = "positive") -> torch.Tensor:

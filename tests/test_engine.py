@@ -198,3 +198,44 @@ def test_a_target_is_seeded_at_its_head_so_later_blocks_stay_out_of_the_backward
     on_logits, entered = _backward_into_later_blocks(model, lambda: EXPLAIN[method](model, x, [target]))
     assert entered == len(model.features) - 1
     torch.testing.assert_close(heat, on_logits, rtol=1e-6, atol=1e-9 * float(heat.abs().max()))
+
+
+@pytest.mark.parametrize("conv, size", [
+    (torch.nn.Conv2d(4, 8, 3, padding=1), 64),
+    (torch.nn.Conv2d(4, 8, 3, stride=2, padding=1), 129),
+    (torch.nn.Conv2d(4, 8, 3, padding=6, dilation=6), 64),
+    (torch.nn.Conv2d(4, 8, 5, stride=2, padding=2, groups=2), 128),
+    (torch.nn.Conv2d(4, 8, 1), 64),
+])
+@pytest.mark.parametrize("window", [(10, 14, 20, 23), (0, 3, 0, 2), (29, 32, 28, 32), (5, 6, 30, 31)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_conv_input_gradient_on_the_reached_window_equals_the_whole_transpose(conv, size, window, layout):
+    """A gradient that is non-zero only in a window of the output (a target's receptive field) gives
+    the same input gradient through the cropped transpose as through the whole one, at the map's
+    borders (clipped padding) too, for strides, dilations, groups, two images and both layouts;
+    the cropped path is the one taken (the window is under half of the map)."""
+    conv = conv.double()
+    a = torch.randn(2, 4, size, size, dtype=torch.float64).contiguous(memory_format=layout)
+    out = conv(a)
+    h, w = out.shape[2:]
+    r0, r1, c0, c1 = (int(v * h / 32) for v in window)
+    grad = torch.zeros_like(out)
+    grad[1, :, r0:max(r1, r0 + 1), c0:max(c1, c0 + 1)] = torch.randn_like(grad[1, :, r0:max(r1, r0 + 1), c0:max(c1, c0 + 1)])
+    assert grad.numel() >= 2 ** 16 and bool(grad.any(dim=1).any(dim=0).sum() < h * w // 2)
+    geometry = (conv.stride, conv.padding, conv.dilation, conv.groups)
+    weight = conv.weight.detach()
+    got = engine.conv_input_gradient(grad, weight, geometry, a.shape, layout)
+    want = torch.nn.grad.conv2d_input(a.shape, weight, grad, conv.stride, conv.padding, conv.dilation, conv.groups)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert got.is_contiguous(memory_format=layout)
+    a.requires_grad_(True)            # and through affine's autograd Function, against plain conv2d
+    (via_affine,) = torch.autograd.grad(engine.affine(conv, a, weight), a, grad)
+    torch.testing.assert_close(via_affine, want, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_input_gradient_of_a_zero_gradient_is_zero():
+    conv = torch.nn.Conv2d(4, 6, 3, padding=1)
+    grad = torch.zeros(1, 6, 128, 128)
+    got = engine.conv_input_gradient(grad, conv.weight.detach(), (conv.stride, conv.padding, conv.dilation, 1),
+                                     torch.Size((1, 4, 128, 128)), torch.contiguous_format)
+    assert got.shape == (1, 4, 128, 128) and not bool(got.any())

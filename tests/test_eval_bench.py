@@ -66,3 +66,16 @@ def test_perturbation_bench_rows_on_a_tiny_model(monkeypatch):
             superpixels = int(perturb.segments_of(bench.bench_input(model, "cpu"), model.config).max()) + 1
             assert unpruned == 2 + (superpixels - 1)
             assert 0 < pruned <= unpruned
+
+
+def test_source_targets_sit_at_the_centre_cell_of_each_source_in_turn():
+    model = _tiny("cpu")
+    config = model.config
+    targets = bench.source_targets(model)
+    assert len(targets) == bench.TARGETS
+    ssd.check_targets(targets, len(ssd.priors(config)), config.num_classes)
+    sources = len(config.feature_maps)
+    for i, t in enumerate(targets):
+        k, row, col, box = ssd.prior_location(config, t.prior)
+        f = config.feature_maps[k]
+        assert (k, row, col, box) == (i % sources, f // 2, f // 2, 0)
