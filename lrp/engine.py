@@ -144,9 +144,11 @@ def conv_input_gradient(grad, weight, geometry, input_shape, memory_format) -> t
     dilation δ and kernel size k, the inputs reached are rows i0 = r0·s − p up to i1 = (r1−1)·s − p
     + δ(k−1) + 1 (exclusive): the transpose of an unpadded convolution of that window, cut to the
     map (rows < 0 or ≥ H are the zero padding). Everything else is exactly 0. Seeds seen through
-    vmap, small or unbatched maps and windows of more than half the map take the whole transpose.
+    vmap, small or unbatched maps, light kernels (C_in/groups · k² < 256, as in narrow networks' first
+    layers) and windows of more than half the map take the whole transpose.
     """
-    if _is_batched(grad) or grad.dim() != 4 or grad.numel() < 2 ** 16:       # small maps: not worth it
+    light = weight[0].numel() < 256          # < 256 multiply-adds per output value: the window search costs more
+    if _is_batched(grad) or grad.dim() != 4 or grad.numel() < 2 ** 16 or light:
         return _transposed_conv(grad, weight, geometry, input_shape, memory_format)
     live = grad.any(dim=1).any(dim=0)                                         # [H', W'], non-zero
     rows, cols = live.any(dim=1).nonzero()[:, 0], live.any(dim=0).nonzero()[:, 0]

@@ -201,30 +201,36 @@ def test_a_target_is_seeded_at_its_head_so_later_blocks_stay_out_of_the_backward
 
 
 @pytest.mark.parametrize("conv, size", [
-    (torch.nn.Conv2d(4, 8, 3, padding=1), 64),
-    (torch.nn.Conv2d(4, 8, 3, stride=2, padding=1), 129),
-    (torch.nn.Conv2d(4, 8, 3, padding=6, dilation=6), 64),
-    (torch.nn.Conv2d(4, 8, 5, stride=2, padding=2, groups=2), 128),
-    (torch.nn.Conv2d(4, 8, 1), 64),
+    (torch.nn.Conv2d(32, 8, 3, padding=1), 64),
+    (torch.nn.Conv2d(32, 8, 3, stride=2, padding=1), 129),
+    (torch.nn.Conv2d(32, 8, 3, padding=6, dilation=6), 64),
+    (torch.nn.Conv2d(32, 8, 5, stride=2, padding=2, groups=2), 128),
+    (torch.nn.Conv2d(256, 8, 1), 64),
 ])
 @pytest.mark.parametrize("window", [(10, 14, 20, 23), (0, 3, 0, 2), (29, 32, 28, 32), (5, 6, 30, 31)])
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_conv_input_gradient_on_the_reached_window_equals_the_whole_transpose(conv, size, window, layout):
+def test_conv_input_gradient_on_the_reached_window_equals_the_whole_transpose(conv, size, window, layout,
+                                                                            monkeypatch):
     """A gradient that is non-zero only in a window of the output (a target's receptive field) gives
     the same input gradient through the cropped transpose as through the whole one, at the map's
     borders (clipped padding) too, for strides, dilations, groups, two images and both layouts;
     the cropped path is the one taken (the window is under half of the map)."""
     conv = conv.double()
-    a = torch.randn(2, 4, size, size, dtype=torch.float64).contiguous(memory_format=layout)
+    a = torch.randn(2, conv.in_channels, size, size, dtype=torch.float64).contiguous(memory_format=layout)
     out = conv(a)
     h, w = out.shape[2:]
     r0, r1, c0, c1 = (int(v * h / 32) for v in window)
     grad = torch.zeros_like(out)
     grad[1, :, r0:max(r1, r0 + 1), c0:max(c1, c0 + 1)] = torch.randn_like(grad[1, :, r0:max(r1, r0 + 1), c0:max(c1, c0 + 1)])
     assert grad.numel() >= 2 ** 16 and bool(grad.any(dim=1).any(dim=0).sum() < h * w // 2)
+    assert conv.weight[0].numel() >= 256                                # a kernel heavy enough to crop
     geometry = (conv.stride, conv.padding, conv.dilation, conv.groups)
     weight = conv.weight.detach()
+    paddings, transpose = [], engine._transposed_conv
+    monkeypatch.setattr(engine, "_transposed_conv", lambda *args, padding=None: paddings.append(padding)
+                        or transpose(*args, padding=padding))
     got = engine.conv_input_gradient(grad, weight, geometry, a.shape, layout)
+    assert paddings == [(0, 0)]                                         # the window's unpadded transpose
     want = torch.nn.grad.conv2d_input(a.shape, weight, grad, conv.stride, conv.padding, conv.dilation, conv.groups)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     assert got.is_contiguous(memory_format=layout)
