@@ -75,12 +75,12 @@ def test_files_are_what_make_image_draws(dataset):
 def test_objects_are_painted_on_their_masks():
     """Inside a mask the pixels come from the object's texture, which contrasts with its
     surroundings: the mean colour inside differs from the ring of pixels just outside."""
-    from skimage.morphology import binary_dilation, disk
+    from skimage.morphology import dilation, disk
 
     image, objects = make_image(3, 0)
     occupied = np.any([o.mask for o in objects], axis=0)
     for o in objects:
-        around = binary_dilation(o.mask, disk(3)) & ~occupied
+        around = dilation(o.mask, disk(3)) & ~occupied
         if around.sum() < 50:
             continue
         inside = image[o.mask].astype(float).mean(axis=0)
