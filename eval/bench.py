@@ -28,10 +28,11 @@ import sys
 import torch
 
 import ssd
-from eval.cli import Parser
-from eval.samples import SYNTHETIC_SEED
-from ssd.cli import check_device, integer, real
-from eval.timing import device_name, timed
+from eval import methods as registry
+from eval.run.cli import Parser, integer, number
+from eval.run.samples import SYNTHETIC_SEED
+from eval.run.timing import device_name, timed
+from ssd.cli import check_device
 
 METHODS = ("lrp", "deeplift", "lime", "shap")
 TARGETS = 8
@@ -91,15 +92,9 @@ def gradient_map(model, x, target) -> torch.Tensor:
     return x.grad
 
 
-def explain(method: str, model, x, targets, **kw) -> torch.Tensor:
-    if method == "lrp":
-        import lrp
-        return lrp.explain(model, x, targets, rule="gamma", gamma=0.1, first="flat")
-    if method == "deeplift":
-        import deeplift
-        return deeplift.explain(model, x, targets, gamma=0.1, first="flat", reference="blur")
-    import perturb
-    return perturb.explain(model, x, targets, method=method, **kw)
+def explain(method: str, model, x, targets, segments=None, **options) -> torch.Tensor:
+    """The method with the paper's settings (eval.methods.PAPER); options as in Method.explain."""
+    return registry.get(method, registry.PAPER).explain(model, x, targets, segments, **options)
 
 
 def median_times(cases: dict, device, repeats: int, warm_up: bool = True) -> dict:
@@ -259,12 +254,15 @@ def main(argv=None) -> int:
     p = Parser(prog="python -m eval.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("method", nargs="?", default="all", help="lrp, deeplift, lime, shap or all")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--width", type=real(lambda v: v > 0, "> 0"), default=None,
+    p.add_argument("--width", type=number("> 0"), default=None,
                    help="width multiplier of the SSD512 (default: 1.0 for LRP/DeepLIFT, the embedded model for LIME/SHAP)")
     p.add_argument("--repeats", type=integer(1), default=3, help="timed rounds, median taken (default 3)")
     p.add_argument("--memory-case", choices=("unit", "method"), help=argparse.SUPPRESS)
     p.add_argument("--target", help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    try:
+        a = p.parse_args(argv)
+    except SystemExit as e:            # --help (0) or a bad option (2, said in one line)
+        return e.code
     if a.method not in METHODS + ("all",):
         print(f"eval.bench: error: unknown method {a.method!r}: choose from {', '.join(METHODS)} or all",
               file=sys.stderr)
@@ -274,7 +272,7 @@ def main(argv=None) -> int:
         return 0
     check_device(p, a.device)
     print(f"# eval.bench on {device_name(a.device)}, torch {torch.__version__}, median of {a.repeats} runs")
-    print(f"| method | quantity | value | goal |\n|---|---|---|---|")
+    print("| method | quantity | value | goal |\n|---|---|---|---|")
     for method in METHODS if a.method == "all" else (a.method,):
         rows = (bench_backward if method in ("lrp", "deeplift") else bench_perturbation)(
             method, a.width, a.device, a.repeats)

@@ -9,7 +9,6 @@ given both in original-image pixels and in input pixels.
 Images may have any size, be grayscale or RGBA, JPEG or PNG. A missing or unreadable file is
 reported on stderr, the other images are processed, and the exit code is 1.
 """
-import argparse
 import json
 import re
 import sys
@@ -18,22 +17,16 @@ from pathlib import Path
 import torch
 
 import ssd
-from eval import methods, render
-from ssd.cli import integer
-
-PAPER_SETTINGS = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": None,
-                  "superpixels": 250}
+from eval import methods
+from eval.report import render
+from eval.run.cli import Parser, integer, number
 
 
 def explain_method(name: str, model, x, targets) -> torch.Tensor:
     """Heatmaps [K,H,W] of the K targets of x [1,3,H,W] with the paper's settings of method `name`
-    (those of eval.compare: LRP-γ(0.1) and DeepLIFT-γ(0.1) with ♭, LIME 1000 samples and SHAP 4
-    permutations over 250 SLIC superpixels)."""
-    segments = None
-    if name in methods.SUPERPIXEL_METHODS:
-        import perturb
-        segments = perturb.segments_of(x, model.config, n=PAPER_SETTINGS["superpixels"])
-    return methods.explain(name, model, x, targets, segments, PAPER_SETTINGS)
+    (eval.methods.PAPER, those of eval.compare: LRP-γ(0.1) and DeepLIFT-γ(0.1) with ♭, LIME 1000
+    samples and SHAP 4 permutations over 250 SLIC superpixels)."""
+    return methods.get(name, methods.PAPER).explain(model, x, targets)
 
 
 def safe_name(text: str) -> str:
@@ -99,12 +92,12 @@ def unique_stems(paths) -> list[str]:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m eval.explain", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m eval.explain", description=__doc__.split("\n\n")[0])
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files (any size, grey/RGB/RGBA)")
     p.add_argument("--weights", default="shapes", help="'shapes' (embedded model) or a checkpoint path")
     p.add_argument("--methods", nargs="+", default=["lrp", "deeplift"], choices=methods.METHODS,
                    help="methods to show (default: lrp deeplift; lime and shap take 1000 passes each)")
-    p.add_argument("--score-threshold", type=float, default=0.5, help="minimum detection score (0.5)")
+    p.add_argument("--score-threshold", type=number("[0, 1)"), default=0.5, help="minimum detection score (0.5)")
     p.add_argument("--max-detections", type=integer(1), default=None,
                    help="at most this many per image (default: the model's, 100 for the embedded one)")
     p.add_argument("--out", default="explanations", help="output folder (default: ./explanations)")
@@ -113,10 +106,10 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    if not 0.0 <= args.score_threshold < 1.0:
-        print(f"error: --score-threshold must be in [0, 1), got {args.score_threshold}", file=sys.stderr)
-        return 2
+    try:
+        args = parse_args(argv)
+    except SystemExit as e:            # --help (0) or a bad option (2, said in one line)
+        return e.code
     try:
         device = torch.device(args.device)
         model = ssd.load(args.weights, device=device)

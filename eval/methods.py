@@ -7,8 +7,9 @@ the heatmap is painted from superpixels, and how to call it.
 Names: the paper's four (`METHODS`: "lrp" = LRP-γ + ♭, "deeplift" = DeepLIFT-γ + ♭ with the blurred
 reference, "lime", "shap") and the variants of figures 4 and 5 and of the sanity checks
 ("lrp-epsilon", "lrp-gamma", "lrp-zplus" (each with ♭), "deeplift-vanilla", "gradient": the plain
-gradient map, the classic reference). `settings` holds the run's hyperparameters (`SETTINGS` gives the
-paper's): gamma, lime_samples, shap_permutations, seed, batch_size.
+gradient map, the classic reference). `settings` holds the run's hyperparameters (`PAPER` gives the
+paper's; `settings_of(args)` takes them from a command line of eval.run.cli): gamma, lime_samples,
+shap_permutations, seed, batch_size, superpixels.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -17,48 +18,54 @@ import torch
 
 METHODS = ("lrp", "deeplift", "lime", "shap")                 # the paper's comparison, in its order
 SUPERPIXEL_METHODS = ("lime", "shap")                         # heatmaps painted from superpixel values
-SETTINGS = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": None}
+# the paper's settings (sections 3.2.1–3.2.4); batch_size None: perturb.default_batch_size of the device
+PAPER = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": None, "superpixels": 250}
+SETTING_KEYS = tuple(PAPER)
 
 
 @dataclass(frozen=True)
 class Method:
-    """An explanation method with fixed settings. `run(model, x, targets, segments) -> [K,H,W]`."""
+    """An explanation method with fixed settings. `run(model, x, targets, segments, **options) -> [K,H,W]`."""
 
     name: str
     label: str
     superpixel: bool
     run: Callable
 
-    def explain(self, model, x: torch.Tensor, targets, segments: torch.Tensor | None = None) -> torch.Tensor:
+    def explain(self, model, x: torch.Tensor, targets, segments: torch.Tensor | None = None, **options) -> torch.Tensor:
         """Heatmaps [K,H,W] of the K targets of one image x [1,3,H,W]; `segments` int [H,W] are the
-        superpixels of LIME and SHAP (ignored by the others)."""
-        return self.run(model, x, list(targets), segments)
+        superpixels of LIME and SHAP (ignored by the others); `options` go to the method's own
+        function (lrp.explain, deeplift.explain, perturb.explain: e.g. backward="loop", prune=False)."""
+        return self.run(model, x, list(targets), segments, **options)
 
 
 def _lrp(rule: str, gamma: float):
-    def run(model, x, targets, segments):
+    def run(model, x, targets, segments, **options):
         import lrp
-        return lrp.explain(model, x, targets, rule=rule, gamma=gamma, first="flat")
+        return lrp.explain(model, x, targets, **{"rule": rule, "gamma": gamma, "first": "flat", **options})
     return run
 
 
 def _deeplift(gamma: float, first):
-    def run(model, x, targets, segments):
+    def run(model, x, targets, segments, **options):
         import deeplift
-        return deeplift.explain(model, x, targets, gamma=gamma, first=first, reference="blur")
+        return deeplift.explain(model, x, targets, **{"gamma": gamma, "first": first, "reference": "blur", **options})
     return run
 
 
 def _perturb(method: str, settings: dict):
-    def run(model, x, targets, segments):
+    def run(model, x, targets, segments, **options):
         import perturb
-        return perturb.explain(model, x, targets, method=method, segments=segments,
-                               n_samples=settings["lime_samples"], n_permutations=settings["shap_permutations"],
-                               seed=settings["seed"], batch_size=settings["batch_size"])
+        if segments is None:
+            segments = perturb.segments_of(x, model.config, n=settings["superpixels"])
+        return perturb.explain(model, x, targets, **{
+            "method": method, "segments": segments, "n_samples": settings["lime_samples"],
+            "n_permutations": settings["shap_permutations"], "seed": settings["seed"],
+            "batch_size": settings["batch_size"], **options})
     return run
 
 
-def _gradient(model, x, targets, segments):
+def _gradient(model, x, targets, segments, **options):
     """∂logit/∂x summed over colour channels, one backward pass per target (x checked first)."""
     import ssd
     ssd.check_input(model, x)
@@ -87,10 +94,10 @@ REFERENCE_LABELS = {"random": "random order", "mask": "ground-truth mask"}
 
 
 def get(name: str, settings: dict | None = None) -> Method:
-    """The method `name` with the run's settings (default: the paper's, `SETTINGS`)."""
+    """The method `name` with the run's settings (default: the paper's, `PAPER`)."""
     if name not in _MAKERS:
         raise ValueError(f"unknown method {name!r}: choose from {', '.join(NAMES)}")
-    s = {**SETTINGS, **(settings or {})}
+    s = {**PAPER, **(settings or {})}
     label_of, superpixel, make = _MAKERS[name]
     return Method(name, label_of(s), superpixel, make(s))
 
@@ -109,6 +116,11 @@ def check_methods(names_) -> list[str]:
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"method listed twice in {','.join(chosen)}")
     return chosen
+
+
+def settings_of(args) -> dict:
+    """The method settings of a parsed command line (eval.run.cli): {gamma, lime_samples, …}."""
+    return {k: getattr(args, k) for k in SETTING_KEYS}
 
 
 def explain(name: str, model, x: torch.Tensor, targets, segments, settings: dict) -> torch.Tensor:

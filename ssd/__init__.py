@@ -1,5 +1,5 @@
 """SSD512 (VGG16) of our own: model, priors, pre- and post-processing, targets, checkpoint loading."""
-from .boxes import decode, encode
+from .boxes import decode, encode, mask_box
 from .config import COCO_SSD512, MMDET_SSD512, SHAPES_SSD512, TORCHVISION_SSD300, SSDConfig
 from .detect import Detections, detect
 from .inputs import check_input
@@ -11,5 +11,5 @@ from .priors import prior_location, priors
 from .targets import Target, check_targets, head_seeds, score, targets
 
 __all__ = ["SSD", "SSDConfig", "L2Norm", "COCO_SSD512", "MMDET_SSD512", "TORCHVISION_SSD300",
-           "SHAPES_SSD512", "priors", "prior_location", "encode", "decode", "preprocess", "read_image",
+           "SHAPES_SSD512", "priors", "prior_location", "encode", "decode", "mask_box", "preprocess", "read_image",
            "to_image", "detect", "Detections", "Target", "targets", "score", "check_targets", "head_seeds", "check_input", "load"]

@@ -37,7 +37,8 @@ def tiny_weights(tmp_path_factory):
 def compare_run(tiny_weights, tmp_path_factory):
     """One uninterrupted eval.compare run (1 thread, like each torchrun worker) on the tiny model with the
     oracle detector, figures and report included (figure 7 cut to one budget): the output folder."""
-    from eval import compare, variability
+    from eval import compare
+    from eval.compare import variability
     out = tmp_path_factory.mktemp("reference")
     mp = pytest.MonkeyPatch()
     threads = torch.get_num_threads()

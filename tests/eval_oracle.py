@@ -4,8 +4,8 @@ detector, so that sample selection is controlled without a trained model.
 The oracle reports every ground-truth object of the image being selected as a detection of its
 class with score 0.9 and its exact box, at the prior whose box overlaps it most; everything after
 selection (explanations, metrics, records, tables) is the real code on the real tiny model.
-Usage: `python tests/eval_oracle.py ARGS…` or `torchrun … tests/eval_oracle.py ARGS…` (ARGS as for
-eval.compare), or `install()` in-process.
+Usage: `python tests/eval_oracle.py [compare|sanity] ARGS…` or `torchrun … tests/eval_oracle.py …`
+(ARGS as for that command; compare when no command is named), or `install()` in-process.
 """
 import sys
 from pathlib import Path
@@ -16,7 +16,8 @@ from torchvision.ops import box_iou
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ssd  # noqa: E402
-from eval import compare, samples  # noqa: E402
+from eval import compare  # noqa: E402
+from eval.run import samples  # noqa: E402
 
 _S = ssd.SHAPES_SSD512
 # the SSD layout at 128×128 input (five sources), 1/32 of the channels: a forward pass costs little
@@ -56,7 +57,7 @@ def oracle(real_images=None):
 
 
 def install(setattr=setattr) -> None:
-    """Patch the synthetic image source (eval.samples) and ssd.detect with the oracle (pass
+    """Patch the synthetic image source (eval.run.samples) and ssd.detect with the oracle (pass
     pytest's monkeypatch.setattr to have the patches undone after a test)."""
     images, detect = oracle()
     setattr(samples, "synthetic_images", images)
@@ -65,4 +66,8 @@ def install(setattr=setattr) -> None:
 
 if __name__ == "__main__":
     install()
-    sys.exit(compare.main(sys.argv[1:]))
+    argv = sys.argv[1:]
+    if argv and argv[0] == "sanity":
+        from eval import sanity
+        sys.exit(sanity.main(argv[1:]))
+    sys.exit(compare.main(argv[1:] if argv and argv[0] == "compare" else argv))

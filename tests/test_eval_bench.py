@@ -4,7 +4,7 @@ import torch
 import eval_oracle
 import ssd
 from eval import bench
-from eval.timing import PassCounter
+from eval.run.timing import PassCounter
 
 
 def _tiny(device):

@@ -21,7 +21,10 @@ import torch
 from conftest import FAST
 
 import eval_oracle
-from eval import compare, store
+from eval import compare
+from eval.run import store
+
+RECORDS = compare.EXPERIMENT.layout.records
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = {"lrp", "deeplift", "lime", "shap", "random", "mask"}
@@ -37,7 +40,7 @@ def _tables(out):
 
 
 def _records(out):
-    return store.read(Path(out) / store.RECORDS)
+    return store.read(Path(out) / RECORDS)
 
 
 def _same_results(a, b):
@@ -141,7 +144,7 @@ def test_a_torn_last_record_is_redone_and_the_tables_equal(reference, tiny_weigh
     writes that record again, and the tables equal those of an uninterrupted run (twice in a row)."""
     eval_oracle.install(monkeypatch.setattr)
     shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
-    path = tmp_path / store.RECORDS
+    path = tmp_path / RECORDS
     text = path.read_text()
     last = text.rstrip("\n").rsplit("\n", 1)[1]
     path.write_text(text[:len(text) - len(last) - 1] + last[:len(last) // 2])
@@ -152,11 +155,18 @@ def test_a_torn_last_record_is_redone_and_the_tables_equal(reference, tiny_weigh
         _same_results(reference, tmp_path)
 
 
-def test_changed_settings_never_mix(reference, tiny_weights, tmp_path, monkeypatch, one_thread):
+def test_changed_settings_are_refused_never_mixed(reference, tiny_weights, tmp_path, monkeypatch, one_thread, capsys):
+    """A folder holds one settings of an experiment: another --gamma is refused, naming what differs,
+    and nothing of the earlier run is touched; --fresh replaces it."""
     eval_oracle.install(monkeypatch.setattr)
     shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
-    assert _run(tmp_path, tiny_weights, "--methods", "lrp", "--gamma", "0.25") == 0
-    assert len({r["settings_hash"] for r in _records(tmp_path)}) == 2      # old records kept, not reused
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".npz", ".json")}
+    assert _run(tmp_path, tiny_weights, "--methods", "lrp", "--gamma", "0.25") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "other settings (gamma differ)" in err and "--fresh" in err
+    assert {p: p.read_bytes() for p in before} == before                  # records and arrays untouched
+    assert _run(tmp_path, tiny_weights, "--methods", "lrp", "--gamma", "0.25", "--fresh") == 0
+    assert len({r["settings_hash"] for r in _records(tmp_path)}) == 1      # the old records are gone, not reused
     t = _tables(tmp_path)
     assert t["settings"]["gamma"] == 0.25 and t["settings_hash"] != _tables(reference)["settings_hash"]
     assert t["tables"]["table1"]["rows"]["lrp"]["pixels"]["n"] == 4
@@ -193,7 +203,7 @@ def _error_run(capsys, argv):
 def test_bad_input_clear_errors_before_any_work(tiny_weights, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "tables.json").write_text('{"complete": true}')     # stale tables of an earlier run
+    (out / "tables.json").write_text('{"complete": true}')     # a file this command did not write
     base = FAST + ["--weights", str(tiny_weights)]
     (tmp_path / "coco" / "val2017").mkdir(parents=True)
     code, err = _error_run(capsys, base + ["--data", "coco", "--coco-root", str(tmp_path / "coco"), "--out", str(out)])
@@ -221,8 +231,10 @@ def test_bad_input_clear_errors_before_any_work(tiny_weights, tmp_path, capsys):
     a_file.write_text("x")
     code, err = _error_run(capsys, base + ["--out", str(a_file)])
     assert code == 2 and "is a file" in err
-    assert not (out / store.RECORDS).exists()                   # nothing was computed for any of them
+    assert not (out / RECORDS).exists()                   # nothing was computed for any of them
     # zero matching detections: the random tiny model detects nothing at score 0.5
     code, err = _error_run(capsys, base + ["--max-images", "2", "--out", str(out)])
     assert code == 2 and "no detection with score >= 0.5 matched" in err and "2 image(s)" in err
-    assert not (out / "tables.json").exists() and not (out / "tables.md").exists()
+    # a file this command did not write is never deleted, not even at a name it uses (a failing run
+    # once deleted an unrelated tables.md); its own stale outputs go (test_figures, the manifest)
+    assert (out / "tables.json").read_text() == '{"complete": true}' and not (out / "tables.md").exists()

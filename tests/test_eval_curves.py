@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from eval import curves, removal
+from eval.metrics import faithfulness
+from eval.removal import curves
+from eval.removal import operators as removal
 
 
 def _blocks(size=16, block=4):
@@ -45,9 +47,9 @@ def test_true_ordering_falls_fastest_and_the_reversed_one_has_the_lowest_gap():
     assert s0 == pytest.approx(float(weights.sum())) and s_all == 0.0
 
     def auc(key):
-        c = curves.normalised(rc.curve(ids[key]), s0, s_all)
+        c = faithfulness.normalised(rc.curve(ids[key]), s0, s_all)
         assert c[0] == pytest.approx(1.0) and c[-1] == pytest.approx(0.0)   # s_0 -> 1, all removed -> 0
-        return curves.log_auc(c[1:], grid[1:])
+        return faithfulness.log_auc(c[1:], grid[1:])
     morf = {k: auc((k, "morf")) for k in ("true", "reversed")}
     lerf = {k: auc((k, "lerf")) for k in ("true", "reversed")}
     random_morf = np.mean([auc(("random", "morf", s)) for s in range(20)])

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from eval.metrics import auc, box_mask, entropy, group, localization, pixel_flipping, random_heatmap
+from eval.metrics import auc, box_mask, entropy, group, localization, pixel_flipping
+from eval.removal import random_heatmap
 
 
 def test_entropy_known_histograms(device):

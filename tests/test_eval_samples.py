@@ -5,7 +5,7 @@ import torch
 
 import eval_oracle
 import ssd
-from eval.samples import match, select, synthetic_images
+from eval.run.samples import match, select, synthetic_images
 
 
 def _dets(boxes, scores, labels, device):

@@ -20,10 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import eval_oracle  # noqa: E402
 import ssd  # noqa: E402
-from eval import sanity, sanity_report, store  # noqa: E402
-from eval.randomization import (Level, check_levels, randomised_models, randomized, schedule,  # noqa: E402
+from eval import sanity  # noqa: E402
+from eval.report.page import section_path  # noqa: E402
+from eval.run import store  # noqa: E402
+from eval.sanity import summary as sanity_report  # noqa: E402
+from eval.sanity.randomization import (Level, check_levels, randomised_models, randomized, schedule,  # noqa: E402
                                 ssd_levels)
-from eval.similarity import (rank_correlation, similarities, ssim, top_k_intersection,  # noqa: E402
+from eval.metrics.similarity import (rank_correlation, similarities, ssim, top_k_intersection,  # noqa: E402
                              top_k_weights)
 
 
@@ -258,7 +261,7 @@ def weights(tmp_path_factory):
 
 
 def _oracle(setattr):
-    from eval import samples
+    from eval.run import samples
     images, detect = eval_oracle.oracle()
     setattr(samples, "synthetic_images", images)
     setattr(ssd, "detect", detect)
@@ -280,31 +283,31 @@ def test_command_writes_every_output_and_resumes(weights, tmp_path, monkeypatch,
     _oracle(monkeypatch.setattr)
     out = tmp_path / "run"
     assert sanity.main(FAST + ["--weights", str(weights), "--out", str(out)]) == 0
-    for name in ("sanity.json", "sanity.md", "sanity.html", "samples.jsonl"):
+    for name in ("sanity.json", "sanity.md", "sanity.html", "sanity.jsonl", "report.html"):
         assert (out / name).is_file(), name
     data = json.loads((out / "sanity.json").read_text())
     meta, summary = data["meta"], data["summary"]
-    lines = (out / "samples.jsonl").read_text().splitlines()
+    lines = (out / "sanity.jsonl").read_text().splitlines()
     steps = 8 + 8                                                 # cascading and independent levels
     assert len(lines) == meta["samples"] * (4 * (steps + 2) + steps)   # + floors per method; random: levels
     assert set(summary["verdicts"]) == {"gradient", "lrp-zplus", "lime", "shap"}
     for cells in summary["cells"]["gradient"]["cascading"].values():
         assert cells["spearman"]["n"] == meta["samples"] and cells["spearman"]["ci95"] is not None
-    arrays = store.Store(out, meta["settings_hash"]).load_arrays(meta["figure_sample"])
+    arrays = store.Store(out, meta["settings_hash"], layout=sanity.EXPERIMENT.layout).load_arrays(meta["figure_sample"])
     assert {"image", "box", "region", "heatmap/shap", "heatmap/shap/cascading/conv1"} <= set(arrays)
     err = capsys.readouterr().err
     assert "ETA" in err and "figures skipped (--no-figures)" in err
-    section = sanity.report_section(out)
+    section = section_path(out, "sanity").read_text()
     assert section.startswith('<section id="sanity">') and "Spearman" in section
-    assert sanity.report_section(tmp_path) == ""
+    assert section in (out / "report.html").read_text()
 
     # interrupted: the last records and a torn line are lost; the rerun computes only those
-    (out / "samples.jsonl").write_text("\n".join(lines[:-7]) + '\n{"kind": "sanity", "samp')
+    (out / "sanity.jsonl").write_text("\n".join(lines[:-7]) + '\n{"kind": "sanity", "samp')
     assert sanity.main(FAST + ["--weights", str(weights), "--out", str(out)]) == 0
-    assert len((out / "samples.jsonl").read_text().splitlines()) == len(lines)
+    assert len((out / "sanity.jsonl").read_text().splitlines()) == len(lines)
     assert _summary(out) == summary
-    calls = int(re.search(r"(\d+) explanation calls to do", capsys.readouterr().err).group(1))
-    assert 1 <= calls <= 7                                        # at most one call per lost record
+    calls = int(re.search(r"(\d+) to do", capsys.readouterr().err).group(1))
+    assert 1 <= calls <= 7 + 4       # at most one call per lost record, and the image's 4 original maps
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -319,8 +322,6 @@ def test_command_writes_every_output_and_resumes(weights, tmp_path, monkeypatch,
     (["--threads", "0"], "--threads must be >= 1"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(argv, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        sanity.main(argv + ["--out", str(tmp_path)])
-    assert e.value.code == 2
+    assert sanity.main(argv + ["--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and err.startswith("python -m eval.sanity: error:")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval import store
+from eval.run import store
 
 
 def _rec(sample, method, value, kind="explanation"):
@@ -53,7 +53,7 @@ def test_first_record_of_a_key_wins_and_other_settings_are_ignored(tmp_path):
     s.append(_rec("a", "lrp", 4.0, kind="fidelity"))
     assert [(r["kind"], r["value"]) for r in s.records()] == [("explanation", 1.0), ("fidelity", 4.0)]
     assert [r["value"] for r in other.records()] == [2.0]
-    assert s.done() == {("explanation", "a", "lrp"), ("fidelity", "a", "lrp")}
+    assert s.keys() == {("explanation", "a", "lrp"), ("fidelity", "a", "lrp")}
 
 
 def test_non_finite_values_are_written_as_null(tmp_path):
@@ -86,4 +86,4 @@ def test_arrays_of_other_settings_are_replaced_not_mixed(tmp_path):
     assert other.load_arrays("a") == {}
     other.save_arrays("a", image=image)
     assert store.Store(tmp_path, "h1").load_arrays("a") == {}
-    assert not list((tmp_path / store.ARRAYS).glob("*.tmp"))
+    assert not list((tmp_path / "heatmaps").glob("*.tmp"))

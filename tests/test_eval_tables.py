@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
-from eval import stats, tables
+from eval import stats
+from eval.compare import summary as tables
+from eval.compare.tables import markdown
+from eval.report.table import claims
 
 SETTINGS = {"operators": ["true"], "units": ["superpixels"], "flip_fractions": [0.0, 0.5, 1.0]}
 
@@ -43,7 +46,7 @@ def test_cells_are_cluster_bootstrap_means_and_paired_claims_follow_the_directio
     assert by_key["morf", "good", "bad"]["better"] == "good"          # lower MoRF is better: still "good"
     assert by_key["outside_rf", "good", "bad"]["better"] == "good"    # lower share outside is better
     assert by_key["gap", "bad", "random"]["better"] is None           # same distribution: no claim
-    words = tables.claims(data["paired"])
+    words = claims(data["paired"])
     assert any(w.startswith("good beats bad on gap (true, superpixels): difference +0.") for w in words)
     assert not any("bad beats" in w for w in words)
     assert bands["faithfulness"]["true"]["superpixels"]["good"]["morf"]["mean"] == [1.0, 0.5, 0.0]
@@ -63,5 +66,5 @@ def test_markdown_puts_the_new_tables_before_the_paper_tables():
     recs = _records()
     ids = sorted({r["sample_id"] for r in recs})
     data, _ = tables.build(recs, ids, ["good", "bad"], SETTINGS)
-    md = tables.markdown(data)
+    md = markdown(data)
     assert md.index("Faithfulness") < md.index("Differences the intervals support") < md.index("paper's tables")

@@ -7,8 +7,20 @@ from html.parser import HTMLParser
 
 import pytest
 import skimage.io
+import torch
+from conftest import FAST
 
-from eval import figures, report, store
+import eval_oracle
+from eval import compare
+from eval.compare import figures
+from eval.report import page as report
+from eval.run import store
+
+
+def _stored(out):
+    run = store.opened(out, "compare", compare.EXPERIMENT.layout)
+    ids = json.loads((out / "tables.json").read_text())["sample_ids"]
+    return run.samples(ids), run.records()
 
 
 @pytest.fixture
@@ -22,14 +34,15 @@ def test_every_figure_is_drawn_from_the_stored_run(run_copy):
     pytest.importorskip("matplotlib")
     for name in figures.FIGURES:
         (run_copy / "figures" / f"{name}.png").unlink(missing_ok=True)
-    assert figures.write_figures(run_copy) == []
+    written, skipped = figures.write_figures(run_copy, *_stored(run_copy))
+    assert skipped == [] and written == [f"figures/{name}.png" for name in figures.FIGURES]
     for name in figures.FIGURES:
         assert skimage.io.imread(run_copy / "figures" / f"{name}.png").ndim == 3, name
 
 
 def test_the_store_reader_understands_the_compare_layout(compare_run):
     t = json.loads((compare_run / "tables.json").read_text())
-    samples = store.open_run(compare_run).samples()
+    samples, _ = _stored(compare_run)
     assert [s.id for s in samples] == t["sample_ids"]
     s = samples[0]
     assert {"lrp", "deeplift", "lime", "shap", "lrp-epsilon", "lrp-zplus", "deeplift-vanilla"} <= set(s.heatmaps)
@@ -37,7 +50,7 @@ def test_the_store_reader_understands_the_compare_layout(compare_run):
     assert s.class_name and {r["method"] for r in s.records} >= {"lrp", "random", "mask", ""}
 
 
-def test_without_matplotlib_every_figure_is_skipped_and_said(run_copy, monkeypatch, capsys):
+def test_without_matplotlib_every_figure_is_skipped_and_said(run_copy, tiny_weights, monkeypatch, capsys):
     import builtins
     real_import = builtins.__import__
 
@@ -47,11 +60,19 @@ def test_without_matplotlib_every_figure_is_skipped_and_said(run_copy, monkeypat
         return real_import(name, *args, **kw)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    assert figures.write_figures(run_copy) == list(figures.FIGURES)
+    assert figures.write_figures(run_copy, *_stored(run_copy)) == ([], list(figures.FIGURES))
     assert "matplotlib is not installed" in capsys.readouterr().err
+    # the same command again: every record is there; the figures of the earlier run are removed, not shown
+    eval_oracle.install(monkeypatch.setattr)
+    threads = torch.get_num_threads()
+    try:
+        assert compare.main(FAST + ["--weights", str(tiny_weights), "--out", str(run_copy), "--fig7", "none"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert "0 to do" in capsys.readouterr().err
     assert not list((run_copy / "figures").glob("*.png"))      # stale figures never pass for this run's
     monkeypatch.setattr(builtins, "__import__", real_import)
-    html_text = open(report.write_report(run_copy), encoding="utf-8").read()
+    html_text = open(report.write_page(run_copy), encoding="utf-8").read()
     assert "fig8_grid</b>: not drawn" in html_text
 
 
@@ -90,7 +111,7 @@ class _Page(HTMLParser):
 
 def test_report_images_decode_and_its_tables_equal_tables_json(compare_run):
     page = _Page()
-    page.feed(open(report.write_report(compare_run), encoding="utf-8").read())
+    page.feed(open(report.write_page(compare_run), encoding="utf-8").read())
     expected = json.loads((compare_run / "tables.json").read_text())
     assert json.loads(page.script) == expected
     for name, t in expected["tables"].items():

@@ -4,7 +4,7 @@ import pytest
 import skimage.io
 import torch
 
-from eval import render
+from eval.report import render
 
 
 def test_zero_is_white_and_all_zero_map_is_white():

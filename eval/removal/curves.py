@@ -1,19 +1,10 @@
 """Removal curves: the target's score while pixels are removed in the order of a heatmap.
 
-Faithfulness (the new headline; higher gap is better). Pixels (or whole superpixels) are removed
-most-relevant-first (MoRF) or least-relevant-first (LeRF) with a removal operator (eval.removal)
-and the target's probability s is recorded at removed fractions f on a logarithmic grid (0.1 % …
-100 %, `LOG_GRID`), where small fractions — the object's own pixels — get as many points as large
-ones. Per sample the curve is normalised by the two ends that every ordering shares,
-
-    ŝ(f) = (s(f) − s_all) / (s_0 − s_all),    s_0: nothing removed, s_all: everything removed,
-
-so ŝ starts near 1 and ends at exactly 0, and its area over log f, divided by the width of the log
-axis (AUC ∈ [0, 1] for curves inside [0, 1]), is compared:
-
-    MoRF AUC: lower is better (the score falls as soon as the relevant pixels go),
-    LeRF AUC: higher is better (the irrelevant pixels can go without changing the score),
-    gap = LeRF AUC − MoRF AUC: higher is better (symmetric relevance gain; ~0 for a random order).
+Pixels (or whole superpixels) are removed most-relevant-first (MoRF) or least-relevant-first (LeRF)
+with a removal operator (eval.removal.operators) and the target's score is recorded at removed
+fractions f, by default on a logarithmic grid (0.1 % … 100 %, `LOG_GRID`) where small fractions —
+the object's own pixels — get as many points as large ones. What is made of the curves (normalised
+areas, the gap) is the metric of eval.metrics.faithfulness; the paper's AUC is eval.metrics.flipping.
 
 Order of pixels. Pixels: by relevance, ties broken by one random permutation per sample (no
 heatmap gains from the raster order of its zeros). Superpixels: by grouped relevance R_s/|s| (ties
@@ -166,28 +157,6 @@ class RemovalCurves:
     def ends(self, operator: str) -> tuple[float, float]:
         """(s_0, s_all) of an operator: nothing removed, everything removed (both must be requested)."""
         return self.scores[("none",)], self.scores[("all", operator)]
-
-
-def normalised(curve, s0: float, s_all: float) -> list | None:
-    """(s − s_all) / (s_0 − s_all) per point; None when s_0 ≈ s_all (nothing to normalise by)."""
-    span = s0 - s_all
-    if abs(span) < 1e-6:
-        return None
-    return [(s - s_all) / span for s in curve]
-
-
-def log_auc(curve, fractions) -> float:
-    """Area under a curve over log10 f (trapezoid), divided by the width of the log axis."""
-    logf = np.log10(np.asarray(fractions, dtype=np.float64))
-    c = np.asarray(curve, dtype=np.float64)
-    return float(np.sum((c[1:] + c[:-1]) / 2 * np.diff(logf)) / (logf[-1] - logf[0]))
-
-
-def linear_auc(curve, fractions) -> float:
-    """Area under a curve over the removed fraction f ∈ [0, 1] (trapezoid): the paper's table 2."""
-    f = np.asarray(fractions, dtype=np.float64)
-    c = np.asarray(curve, dtype=np.float64)
-    return float(np.sum((c[1:] + c[:-1]) / 2 * np.diff(f)))
 
 
 def random_heatmap(shape, seed: int, segments: torch.Tensor | None = None, device=None) -> torch.Tensor:

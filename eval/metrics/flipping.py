@@ -2,19 +2,23 @@
 
 The most relevant pixels (or whole superpixels) are set to grey, and the target's probability is
 recorded over the flipped fraction 0 … 1; table 2 is the area under that curve. It is MoRF removal
-with the `grey` operator and no normalisation, so it runs on the machinery of eval.curves (same
-orders, same skipping of repeated inputs); eval.compare records it on the log grid by default and
-on the paper's 100 steps of 1 % with --paper-steps.
+with the `grey` operator and no normalisation, so it runs on the machinery of eval.removal.curves
+(same orders, same skipping of repeated inputs); eval.compare records it on the log grid by default
+and on the paper's 100 steps of 1 % with --steps 100.
 """
 from typing import Callable
 
+import numpy as np
 import torch
 
+from eval.removal.curves import RemovalCurves, linear_grid
+from eval.removal.operators import Grey
 from perturb import default_batch_size
 
-from .curves import RemovalCurves, linear_auc, linear_grid
-from .removal import Grey
+from .registry import Metric
 from .superpixels import check_segments
+
+METRICS = (Metric("flipping", "area under the grey pixel-flipping curve (table 2)", False),)
 
 
 def pixel_flipping(score_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, heatmap: torch.Tensor,
@@ -55,3 +59,10 @@ def auc(curve: torch.Tensor) -> float:
     if curve.dim() != 1 or curve.numel() < 2:
         raise ValueError(f"auc needs a curve of at least 2 points, got shape {tuple(curve.shape)}")
     return linear_auc(curve.tolist(), linear_grid(curve.numel() - 1))
+
+def linear_auc(curve, fractions) -> float:
+    """Area under a curve over the removed fraction f ∈ [0, 1] (trapezoid): the paper's table 2."""
+    f = np.asarray(fractions, dtype=np.float64)
+    c = np.asarray(curve, dtype=np.float64)
+    return float(np.sum((c[1:] + c[:-1]) / 2 * np.diff(f)))
+

@@ -7,6 +7,15 @@ import math
 
 import torch
 
+from .registry import Metric
+
+METRICS = (Metric("localization_box", "share of positive relevance in the predicted box", True),
+           Metric("localization_mask", "share of positive relevance in the object mask", True),
+           Metric("localization_box_gain", "share in the box above a receptive-field-uniform map", True),
+           Metric("localization_mask_gain", "share in the mask above a receptive-field-uniform map", True),
+           Metric("tag", "share of positive relevance on the Clever-Hans tag", True),
+           Metric("rank_corr_tag_drop", "rank correlation of the tag share with the causal drop", True))
+
 
 def box_mask(box, shape, device=None) -> torch.Tensor:
     """Boolean [H,W] mask of the pixels whose centre (j+0.5, i+0.5) lies in box (x1, y1, x2, y2),

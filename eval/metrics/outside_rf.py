@@ -11,6 +11,10 @@ import math
 
 import torch
 
+from .registry import Metric
+
+METRICS = (Metric("outside_rf", "share of |relevance| outside the receptive field (0 is correct)", False),)
+
 
 def outside_rf(heatmap: torch.Tensor, field: torch.Tensor) -> float:
     """Share of |relevance| of heatmap [H,W] outside the bool field [H,W]."""

@@ -4,7 +4,8 @@ For a sample (one target of one image) and its heatmaps {method: [H,W]} this com
 set of model passes (eval.curves.RemovalCurves, no input evaluated twice):
 
 - faithfulness: MoRF and LeRF removal curves with every operator of the run (default `true`) and
-  unit ("superpixels", optionally "pixels"), their normalised log-grid areas and the gap (eval.curves);
+  unit ("superpixels", optionally "pixels"), their normalised log-grid areas and the gap
+  (eval.removal.curves, eval.metrics.faithfulness);
 - the paper's pixel flipping: `grey` MoRF, unnormalised probability, AUC over the fraction 0…1
   (table 2), pixel-wise (LRP, DeepLIFT) and grouped into superpixels (all);
 - entropy (eq. 4.1, table 1; it counts the distinct values, i.e. mostly the receptive field's size)
@@ -14,7 +15,7 @@ set of model passes (eval.curves.RemovalCurves, no input evaluated twice):
 - references: "random" (the mean of `random_orders` random orders) and "mask" (the ground-truth
   object mask as a heatmap, synthetic data), curves only;
 - operator fidelity: the target's probability after removing each object of the image with each
-  operator, beside its probability after true removal (eval.removal).
+  operator, beside its probability after true removal (eval.metrics.fidelity).
 
 The score is the target's softmax probability at its prior, computed on the window and blocks the
 target can see (perturb.WindowedScore: exact, and much cheaper for conv4_3 targets).
@@ -25,13 +26,17 @@ from dataclasses import dataclass
 import torch
 
 import perturb
-from eval import curves
-from eval.curves import LOG_GRID, RemovalCurves, linear_auc, log_auc, normalised
-from eval.entropy import entropy
-from eval.localization import localization, localization_null
-from eval.outside_rf import outside_rf
-from eval.removal import OPERATORS, operators as make_operators
-from eval.superpixels import group
+from eval.metrics.entropy import entropy
+from eval.metrics.faithfulness import log_auc, normalised
+from eval.metrics.fidelity import operator_fidelity
+from eval.metrics.flipping import linear_auc
+from eval.metrics.localization import localization, localization_null
+from eval.metrics.outside_rf import outside_rf
+from eval.metrics.superpixels import group
+from eval.removal import curves
+from eval.removal.curves import LOG_GRID, RemovalCurves
+from eval.removal.operators import OPERATORS
+from eval.removal.operators import operators as make_operators
 
 
 @dataclass(frozen=True)
@@ -175,28 +180,4 @@ def heatmap_metrics(heatmap, segments, field, box, mask, native_superpixels: boo
     return out
 
 
-def operator_fidelity(item, score, ops: dict, names, own: int) -> tuple[list, int]:
-    """For every object g of the image: the target's probability after removing g's visible mask with
-    each operator in `names`, and after true removal (g rendered away, revealing what it hid).
-    Returns ([{"object": g, "own": g is the sample's object, "true": p, op: p, …}], passes run);
-    empty without the synthetic scene."""
-    if item.scene is None or item.masks is None or not names:
-        return [], 0
-    masks = item.masks
-    rows = [{"object": g, "own": g == own} for g in range(len(masks))]
-    passes = 0
-    with torch.no_grad():
-        truly = torch.cat([item.without([g]) for g in range(len(masks))])
-        for g, p in enumerate(score(truly).tolist()):
-            rows[g]["true"] = p
-        passes += len(masks)
-        for name in names:
-            if name == "true":
-                continue
-            for g, p in enumerate(score(ops[name](masks)).tolist()):
-                rows[g][name] = p
-            passes += len(masks)
-    return rows, passes
-
-
-__all__ = ["Protocol", "measure_sample", "heatmap_metrics", "operator_fidelity", "score_function", "OPERATORS"]
+__all__ = ["Protocol", "measure_sample", "heatmap_metrics", "score_function", "OPERATORS"]

@@ -1,22 +1,20 @@
-"""The figures of a run (the paper's 4–11 and the new faithfulness figures), drawn from what
-`python -m eval.compare` stored: heatmaps/*.npz, curves.json, variability.json and the records.
-Nothing is recomputed here (figure 9 adds its stated noise to a stored heatmap).
+"""The figures of an eval.compare run (the paper's 4–11 and the new faithfulness figures), drawn from
+what the run stored: its samples' arrays, curves.json, variability.json and the records. Nothing is
+recomputed here (figure 9 adds its stated noise to a stored heatmap).
 
 Needs matplotlib (the optional extra `plots`); without it `write_figures` writes nothing and returns
-the names of all figures, saying so on stderr. Heatmap colours come from `eval.render` (red positive,
-blue negative, white zero, each map normalised by its own max |R|), as in the report and eval.explain.
-
-`python -m eval.report OUT` redraws the figures and report.html of a finished run.
+the names of all figures, saying so on stderr. Heatmap colours come from `eval.report.render` (red
+positive, blue negative, white zero, each map normalised by its own max |R|), as in the report and
+eval.explain. Rerunning the command of a finished run redraws them.
 """
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from eval import render
-from eval.store import StoredSample, open_run, read_json
+from eval.report import render
+from eval.run.store import StoredSample, atomic_write, read_json
 
 FIGURES = {
     "faithfulness": "Removal curves of every method and of the references (random order, ground-truth mask): the "
@@ -41,9 +39,10 @@ FIGURES = {
 GRID_ORDER = ("lrp", "deeplift", "shap", "lime")        # rows of figure 8, as in the paper
 
 
-def write_figures(out_dir) -> list[str]:
-    """Write the figures as PNG into `out_dir/figures/`; returns the names of those skipped (all without
-    matplotlib; any whose data the folder lacks), each skip explained on stderr."""
+def write_figures(out_dir, samples: list[StoredSample], records: list[dict]) -> tuple[list[str], list[str]]:
+    """Write the figures as PNG into `out_dir/figures/` from the run's samples and records (and its
+    curves.json, variability.json); returns (files written, relative to out_dir; names skipped: all
+    without matplotlib, any whose data the run lacks), each skip explained on stderr."""
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     try:
@@ -51,12 +50,7 @@ def write_figures(out_dir) -> list[str]:
     except ImportError:
         print("matplotlib is not installed (install the extra `plots`): skipped figures " + ", ".join(FIGURES),
               file=sys.stderr)
-        for name in FIGURES:                     # a figure of an earlier run must not pass for this one's
-            (fig_dir / f"{name}.png").unlink(missing_ok=True)
-        return list(FIGURES)
-    store = open_run(out_dir)
-    samples = store.samples() if store else []
-    records = store.records() if store else []
+        return [], list(FIGURES)
     bands = read_json(out_dir / "curves.json")
     labels = {r["method"]: r.get("label") or r["method"] for r in records if r.get("kind") == "explanation"}
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -76,16 +70,22 @@ def write_figures(out_dir) -> list[str]:
         "fig10_flipping_pixels": lambda: figure_flipping(bands, "pixels", labels),
         "fig11_flipping_superpixels": lambda: figure_flipping(bands, "superpixels", labels),
     }
-    skipped = []
+    written, skipped = [], []
     for name, make in makers.items():
         fig = make()
         if isinstance(fig, str):
             skipped.append(name)
             print(f"figure {name} skipped: {fig}", file=sys.stderr)
-            (fig_dir / f"{name}.png").unlink(missing_ok=True)
             continue
-        fig.savefig(fig_dir / f"{name}.png", dpi=100)
-    return skipped
+        save(fig, fig_dir / f"{name}.png")
+        written.append(f"figures/{name}.png")
+    return written, skipped
+
+
+def save(fig, path, dpi: int = 100) -> None:
+    """A matplotlib figure as PNG, written whole (eval.run.store.atomic_write)."""
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=dpi)
 
 
 # ---------------------------------------------------------------- panels and helpers
@@ -225,7 +225,7 @@ def figure_grid(samples, labels: dict, columns: int = 8):
 def figure_entropy_noise(samples, labels: dict, noise: float = 1e-3, seed: int = 0):
     """Figure 9: entropy (eq. 4.1) of a stored heatmap normalised to max |R| = 1, and of the same map
     plus noise drawn from U(0, `noise`); both values in the titles."""
-    from eval.entropy import entropy
+    from eval.metrics.entropy import entropy
     sample, method = next(((s, m) for s in samples for m in ("shap", "lime", "lrp", "deeplift") if m in s.heatmaps),
                           (None, None))
     if sample is None:

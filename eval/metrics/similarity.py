@@ -22,8 +22,14 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from eval.render import as_numpy, normalise
+from eval.report.render import as_numpy, normalise
 from eval.stats import spearman
+
+from .registry import Metric
+
+# similarity to the original map: no direction in itself (the sanity verdict reads it against floors)
+METRICS = (Metric("spearman_abs", "Spearman ρ of |R|", None), Metric("spearman", "Spearman ρ of R", None),
+           Metric("ssim", "SSIM", None), Metric("top10", "top-10 % intersection", None))
 
 MEASURES = ("spearman_abs", "spearman", "ssim", "top10")
 LABELS = {"spearman_abs": "Spearman ρ of |R|", "spearman": "Spearman ρ of R", "ssim": "SSIM",

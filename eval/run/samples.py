@@ -78,14 +78,8 @@ def synthetic_images(seed: int = SYNTHETIC_SEED, limit: int = 1000, size: int = 
         scene = make_scene(seed, index, size)
         image, objects = scene.render(), scene.objects
         masks = np.stack([o.mask for o in objects]) if objects else np.zeros((0, size, size), bool)
-        boxes = np.array([_tight_box(m) for m in masks], dtype=np.float32).reshape(-1, 4)
+        boxes = np.array([ssd.mask_box(m) for m in masks], dtype=np.float32).reshape(-1, 4)
         yield index + 1, image, boxes, [SHAPES[o.category_id - 1] for o in objects], masks, scene
-
-
-def _tight_box(mask: np.ndarray) -> tuple:
-    """COCO box of a mask as x1, y1, x2, y2 with x2 = x_max + 1 (pixel edges)."""
-    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
-    return cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
 
 
 def coco_images(dataset, log=sys.stderr) -> Iterator[tuple]:
@@ -174,3 +168,19 @@ def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5,
         if found >= n:
             break
     return selected, visited
+
+
+def selected_for(ctx) -> list[ImageSamples]:
+    """The images and detections a run of an experiment explains (its --data, --samples, thresholds),
+    selected as the module docstring says; a ValueError when nothing matches (nothing to explain)."""
+    args = ctx.args
+    source = images(args.data, args.samples, args.data_seed, args.coco_root, args.max_images, ctx.log)
+    selected, visited = select(ctx.model, source, args.samples, args.score_threshold, args.iou_threshold, ctx.device)
+    found = sum(len(item.samples) for item in selected)
+    if not found:
+        raise ValueError(f"no detection with score >= {args.score_threshold} matched a ground-truth object "
+                         f"of its class at IoU >= {args.iou_threshold} in {visited} image(s) of the "
+                         f"{args.data} data: nothing to explain (check --weights, --data and the thresholds)")
+    if found < args.samples and ctx.rank == 0:
+        ctx.say(f"only {found} of {args.samples} samples found in {visited} images")
+    return selected

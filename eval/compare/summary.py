@@ -1,5 +1,5 @@
-"""The tables of a run, from its records only (eval.store): the new faithfulness tables first, then
-the paper's tables 1–4 as the reproduction.
+"""The summary of an eval.compare run, from its records only: the values of its tables (tables.json)
+and the bands of its curves (curves.json). eval.compare.tables lays them out as tables.
 
 Every cell is a mean with a 95 % cluster-bootstrap interval over images and its n (eval.stats):
 {"mean", "ci95": [lo, hi], "n", "n_images", "undefined"}. A difference between two methods is
@@ -15,17 +15,14 @@ tables.json holds, beside the run's settings:
 - "tables": the paper's tables 1, 1b, 2, 3, 3b (+ gains over the receptive-field null) and 4.
 """
 import itertools
-from pathlib import Path
 
 import numpy as np
 
 from eval import stats
-from eval.curves import LOG_GRID
-from eval.samples import SOURCE_GROUPS
-from eval.store import write_json
+from eval.metrics import higher_is_better
+from eval.removal.curves import LOG_GRID
+from eval.run.samples import SOURCE_GROUPS
 
-HIGHER_IS_BETTER = {"morf": False, "lerf": True, "gap": True, "outside_rf": False,
-                    "localization_mask_gain": True, "localization_box_gain": True}
 MODES = ("pixels", "superpixels")
 PAPER_SETTING = "paper: COCO / SSD512 / Titan V"
 
@@ -137,7 +134,7 @@ def paired(rec: Records, operators, units) -> list[dict]:
             better = None
             if d["excludes_zero"]:
                 a_higher = d["mean_diff"] > 0
-                better = a if a_higher == HIGHER_IS_BETTER[metric] else b
+                better = a if a_higher == higher_is_better(metric) else b
             out.append({"metric": metric, "operator": op, "unit": unit, "a": a, "b": b, **d, "better": better})
     return out
 
@@ -227,100 +224,3 @@ def build(records: list[dict], sample_ids, methods, settings: dict) -> tuple[dic
             "outside_rf": {m: rec.cell(rec.values(m, "metrics", "outside_rf")) for m in rec.methods},
             "tables": paper_tables(rec)}
     return data, curve_bands(rec, operators, units, settings["flip_fractions"])
-
-
-# ---------------------------------------------------------------- text
-
-def fmt_cell(cell, decimals: int = 3, scale: float = 1.0, unit: str = "") -> str:
-    """'mean [lo, hi] (n=…)' of a cell, '—' when empty."""
-    if not cell or cell.get("mean", cell.get("mean_diff")) is None:
-        return "—"
-    mean = cell.get("mean", cell.get("mean_diff")) * scale
-    text = f"{mean:.{decimals}f}{unit}"
-    if cell.get("ci95"):
-        lo, hi = (v * scale for v in cell["ci95"])
-        text += f" [{lo:.{decimals}f}, {hi:.{decimals}f}]"
-    text += f" (n={cell['n']}" + (f", {cell['n_images']} images" if cell.get("n_images") else "") + ")"
-    return text + (f", {cell['undefined']} undefined" if cell.get("undefined") else "")
-
-
-def metric_name(entry: dict) -> str:
-    where = ", ".join(v for v in (entry["operator"], entry["unit"]) if v)
-    return f"{entry['metric']}" + (f" ({where})" if where else "")
-
-
-def claims(paired_rows: list[dict]) -> list[str]:
-    """The differences the intervals support, in words (the winner first)."""
-    out = []
-    for e in paired_rows:
-        if not e["better"]:
-            continue
-        winner, loser = (e["a"], e["b"]) if e["better"] == e["a"] else (e["b"], e["a"])
-        sign = 1 if winner == e["a"] else -1
-        lo, hi = (sign * v for v in e["ci95"])
-        lo, hi = min(lo, hi), max(lo, hi)
-        out.append(f"{winner} beats {loser} on {metric_name(e)}: difference {sign * e['mean_diff']:+.3f} "
-                   f"[{lo:+.3f}, {hi:+.3f}], n={e['n']} ({e['n_images']} images)")
-    return out
-
-
-def markdown(data: dict, header: str = "") -> str:
-    lines = [header] if header else []
-    lines += ["", f"{data['n_samples']} samples from {data['n_images']} images; removal passes run "
-              f"{data['passes_run']}, skipped (input already evaluated) {data['passes_skipped']}. Cells: mean "
-              "[95 % interval, bootstrap over images] (n)."]
-    for op, by_unit in data["faithfulness"].items():
-        for unit, rows in by_unit.items():
-            lines += ["", f"### Faithfulness: removal by `{op}`, {unit} (MoRF ↓, LeRF ↑, gap = LeRF − MoRF ↑)", "",
-                      "| method | MoRF AUC ↓ | LeRF AUC ↑ | gap ↑ |", "|---|---|---|---|"]
-            lines += [f"| {m} | " + " | ".join(fmt_cell(c[k]) for k in ("morf", "lerf", "gap")) + " |"
-                      for m, c in rows.items()]
-    supported = claims(data["paired"])
-    lines += ["", "### Differences the intervals support (paired, per sample)", ""]
-    lines += [f"- {c}" for c in supported] or ["- none: no paired interval excludes 0"]
-    lines += ["", "### Paired differences a − b", "", "| metric | a | b | mean difference [95 %] (n) | excludes 0 |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {metric_name(e)} | {e['a']} | {e['b']} | {fmt_cell(e)} | {'yes: ' + e['better'] if e['better'] else 'no'} |"
-              for e in data["paired"]]
-    if data["operator_fidelity"]:
-        lines += ["", "### Operator fidelity: the target's probability after removing one object, against true removal",
-                  "", "| operator | mean abs. difference ↓ | … for the detection's own object ↓ | rank correlation ↑ |",
-                  "|---|---|---|---|"]
-        lines += [f"| {op} | {fmt_cell(c['mean_abs_diff'])} | {fmt_cell(c['mean_abs_diff_own'])} | {fmt_cell(c['rank_corr'])} |"
-                  for op, c in data["operator_fidelity"].items()]
-    lines += ["", "### Share of |relevance| outside the receptive field (↓; 0 is correct)", "", "| method | share |",
-              "|---|---|"]
-    lines += [f"| {m} | {fmt_cell(c)} |" for m, c in data["outside_rf"].items()]
-    for op, by_unit in data["by_layer"].items():
-        for unit, layers in by_unit.items():
-            methods = list(next(iter(layers.values())))
-            lines += ["", f"### Gap by source layer (`{op}`, {unit})", "", "| layer | " + " | ".join(methods) + " |",
-                      "|---" * (len(methods) + 1) + "|"]
-            lines += [f"| {layer} | " + " | ".join(fmt_cell(cells.get(m)) for m in methods) + " |"
-                      for layer, cells in layers.items()]
-    lines += ["", "## The paper's tables (reproduction)"]
-    for name, t in data["tables"].items():
-        _, _, scale, decimals, unit = PAPER_TABLES[name]
-        cols = t["columns"]
-        paper_cols = [f"{PAPER_SETTING}: {c}" for c in cols] if name in PAPER else []
-        lines += ["", f"### {t['title']}", "", "| method | " + " | ".join(cols + paper_cols) + " |",
-                  "|---" * (1 + len(cols) + len(paper_cols)) + "|"]
-        for m, row in t["rows"].items():
-            paper = t["paper"].get(m, {})
-            cells = [fmt_cell(row.get(c), decimals, 1.0, unit) for c in cols]
-            cells += [paper.get(c) or "—" for c in cols] if paper_cols else []
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write(out_dir, records: list[dict], sample_ids, methods, meta: dict) -> dict:
-    """tables.json (meta + tables), tables.md and curves.json in out_dir; returns the tables."""
-    out_dir = Path(out_dir)
-    data, bands = build(records, sample_ids, methods, meta["settings"])
-    write_json(out_dir / "curves.json", bands)
-    header = (f"# Comparison of LRP, DeepLIFT, LIME and SHAP\n\n"
-              f"{meta['samples']} samples; data: {meta['data']}; model: {meta['weights']}; "
-              f"device: {meta['device_name']}; settings hash {meta['settings_hash']}.")
-    (out_dir / "tables.md").write_text(markdown(data, header))
-    write_json(out_dir / "tables.json", {**meta, **data})
-    return data

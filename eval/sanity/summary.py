@@ -1,5 +1,5 @@
 """The summary of a sanity-check run (eval.sanity): cells, verdicts, sanity.json / sanity.md, the two
-figures, sanity.html, and `report_section(out_dir)` for report.html. Reads only the store.
+figures, its section of report.html (and sanity.html, the section alone). Reads only the store.
 
 Cell: the mean over samples of one similarity measure for one (method, variant, level), with a 95 %
 cluster-bootstrap interval over images (eval.stats) and n. Beside the levels, each method's floor:
@@ -30,17 +30,18 @@ two random models) has its upper end below MARGIN, i.e. the trained model's map 
 model's map no more than two random models' maps resemble each other.
 """
 import html
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from eval import render
-from eval import store as stores
 from eval.methods import label as method_label
-from eval.similarity import LABELS as MEASURE_LABELS
-from eval.similarity import MEASURES
+from eval.metrics.similarity import LABELS as MEASURE_LABELS
+from eval.metrics.similarity import MEASURES
+from eval.report import render
+from eval.report.page import data_uri, page, section_path
+from eval.report.table import Column, Table
+from eval.run.store import HEATMAP, atomic_write, write_json, write_text
 from eval.stats import cluster_bootstrap, paired_difference
 
 MARGIN = 0.1
@@ -57,7 +58,6 @@ RULE = (f"Verdict (cascading, every level re-drawn): passes when on every measur
         f"paired difference to the method's floor ends below +{MARGIN:g}; fails when on some measure the interval's "
         f"lower end keeps more than {KEPT:g} of the way from the floor to 1; partly otherwise.")
 FIGURES = {"sanity_cascading": "figures/sanity_cascading.png", "sanity_curves": "figures/sanity_curves.png"}
-OUTPUTS = ("sanity.json", "sanity.md", "sanity.html", *FIGURES.values())
 CAPTIONS = {
     "sanity_cascading": "Cascading randomisation of one detection: rows methods, columns the original model "
                         "and the model with the levels up to each column's re-drawn (red positive, blue "
@@ -168,94 +168,60 @@ def _interval(ci) -> str:
     return "[–]" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def cell_text(cell: dict, n_row: int | None = None) -> str:
-    """'mean [lo, hi]', with '(n=…)' when n differs from the row's."""
-    text = f"{_num(cell['mean'])} {_interval(cell['ci95'])}" if cell["mean"] is not None else "–"
-    return text + (f" (n={cell['n']})" if n_row is not None and cell["n"] != n_row else "")
-
-
-def _rows(summary: dict, meta: dict, variant: str, measure: str):
-    """Table rows: (label, n, n_images, [cell per level, then the method's floor])."""
-    settings = meta["settings"]
-    for m in meta["methods"] + [RANDOM]:
-        cells = [summary["cells"][m][variant][lv][measure] for lv in meta["levels"]]
-        cells += [summary["cells"][m][FLOOR][ref][measure] for ref in REFERENCES]
-        n = max(c["n"] for c in cells)
-        yield _label(m, settings), n, max(c["n_images"] for c in cells), cells
-
-
 def budget_text(meta: dict) -> str:
     b = meta["budget"]
     return (f"LIME {b['lime_samples']} samples, SHAP {b['shap_permutations']} permutation(s), "
             f"{b['superpixels']} SLIC superpixels (paper: 1000, 4, 250)")
 
 
-def _md(text: str) -> str:
-    """Text for a markdown table cell (| escaped, as in "ρ of |R|")."""
-    return str(text).replace("|", "\\|")
+def verdict_table(summary: dict, meta: dict) -> Table:
+    return Table("sanity-verdicts", "Verdicts", ["method", "verdict", "reason"],
+                 [[_label(m, meta["settings"]), f"**{v['verdict']}**", v["text"]] for m, v in summary["verdicts"].items()],
+                 note=RULE)
+
+
+def measure_table(summary: dict, meta: dict, variant: str, measure: str) -> Table:
+    """One measure of one variant: rows methods, columns the levels and the two references; cells
+    give n only where it differs from the row's (a column of its own)."""
+    rows, row_n = [], []
+    for m in meta["methods"] + [RANDOM]:
+        cells = [summary["cells"][m][variant][lv][measure] for lv in meta["levels"]]
+        cells += [summary["cells"][m][FLOOR][ref][measure] for ref in REFERENCES]
+        n, g = max(c["n"] for c in cells), max(c["n_images"] for c in cells)
+        rows.append([_label(m, meta["settings"]), f"{n} ({g})"] + cells)
+        row_n.append(n)
+    columns = ["method", "n (images)"] + [Column(h, decimals=2, compact=True)
+                                          for h in meta["levels"] + list(REFERENCES.values())]
+    return Table(f"sanity-{measure}-{variant}", f"{MEASURE_LABELS[measure]}, {variant}", columns, rows, row_n=row_n)
+
+
+def tables(summary: dict, meta: dict) -> list[Table]:
+    out = [verdict_table(summary, meta)] if summary["verdicts"] else []
+    return out + [measure_table(summary, meta, v, ms) for v in meta["variants"] for ms in MEASURES]
 
 
 def markdown(summary: dict, meta: dict) -> str:
-    settings = meta["settings"]
-    lines = [f"# Sanity checks: model-parameter randomisation ({meta['samples']} samples in {meta['images']} "
-             f"images, {meta['data']}, weights {meta['weights']}, {meta['device_name']})", "",
-             f"Budget: {budget_text(meta)}. {LEGEND}", ""]
-    if summary["verdicts"]:
-        lines += ["## Verdicts", "", RULE, "", "| method | verdict | reason |", "|---|---|---|"]
-        lines += [f"| {_md(_label(m, settings))} | **{v['verdict']}** | {_md(v['text'])} |"
-                  for m, v in summary["verdicts"].items()]
-        lines.append("")
-    for variant in meta["variants"]:
-        for ms in MEASURES:
-            lines += [f"## {MEASURE_LABELS[ms]}, {variant}", "",
-                      "| method | n (images) | " + " | ".join(meta["levels"] + list(REFERENCES.values())) + " |",
-                      "|---|---|" + "---|" * (len(meta["levels"]) + len(REFERENCES))]
-            lines += [f"| {_md(lab)} | {n} ({g}) | " + " | ".join(cell_text(c, n) for c in cells) + " |"
-                      for lab, n, g, cells in _rows(summary, meta, variant, ms)]
-            lines.append("")
-    return "\n".join(lines)
+    head = (f"# Sanity checks: model-parameter randomisation ({meta['samples']} samples in {meta['images']} "
+            f"images, {meta['data']}, weights {meta['weights']}, {meta['device_name']})\n\n"
+            f"Budget: {budget_text(meta)}. {LEGEND}")
+    return "\n\n".join([head] + [t.markdown(level=2) for t in tables(summary, meta)]) + "\n"
 
 
-def _html_table(summary: dict, meta: dict, variant: str, measure: str) -> str:
-    head = "".join(f"<th>{html.escape(lv)}</th>" for lv in meta["levels"] + list(REFERENCES.values()))
-    rows = []
-    for lab, n, g, cells in _rows(summary, meta, variant, measure):
-        tds = "".join(f'<td data-value="{html.escape(json.dumps(c), quote=True)}">{html.escape(cell_text(c, n))}</td>'
-                      for c in cells)
-        rows.append(f"<tr><td>{html.escape(lab)}</td><td>{n} ({g})</td>{tds}</tr>")
-    return (f"<h4>{html.escape(MEASURE_LABELS[measure])}, {variant}</h4><table><tr><th>method</th>"
-            f"<th>n (images)</th>{head}</tr>{''.join(rows)}</table>")
-
-
-def section_html(out_dir: Path, data: dict) -> str:
-    """The HTML fragment of a summary (sanity.json's content) with the figures found in out_dir."""
-    from eval.report import data_uri
-    meta, summary = data["meta"], data["summary"]
-    settings = meta["settings"]
+def section_html(out_dir: Path, summary: dict, meta: dict) -> str:
+    """The section of report.html: verdicts, figures (as data URIs) and tables."""
     parts = ['<section id="sanity"><h2>Sanity checks: model-parameter randomisation</h2>',
              f"<p>{meta['samples']} samples in {meta['images']} images ({html.escape(meta['data'])}, weights "
              f"{html.escape(meta['weights'])}, {html.escape(meta['device_name'])}). Budget: "
              f"{html.escape(budget_text(meta))}. {html.escape(LEGEND)}</p>"]
+    found = tables(summary, meta)
     if summary["verdicts"]:
-        parts.append(f"<p>{html.escape(RULE)}</p><table><tr><th>method</th><th>verdict</th><th>reason</th></tr>")
-        parts += [f"<tr><td>{html.escape(_label(m, settings))}</td><td><b>{v['verdict']}</b></td>"
-                  f"<td>{html.escape(v['text'])}</td></tr>" for m, v in summary["verdicts"].items()]
-        parts.append("</table>")
+        parts.append(found.pop(0).html(3))
     for name, rel in FIGURES.items():
         if (out_dir / rel).is_file():
             parts.append(f'<figure><img src="{data_uri(out_dir / rel)}" alt="{name}"><figcaption>'
                          f"{html.escape(CAPTIONS[name])}</figcaption></figure>")
-    for variant in meta["variants"]:
-        parts += [_html_table(summary, meta, variant, ms) for ms in MEASURES]
-    parts.append("</section>")
+    parts += [t.html(4) for t in found] + ["</section>"]
     return "\n".join(parts)
-
-
-def report_section(out_dir) -> str:
-    """HTML fragment (verdicts, figures as data URIs, tables) of the sanity run in `out_dir`, or ""
-    when the folder holds none."""
-    data = stores.read_json(Path(out_dir) / "sanity.json")
-    return section_html(Path(out_dir), data) if data.get("summary") else ""
 
 
 # ---------------------------------------------------------------- figures
@@ -263,7 +229,7 @@ def report_section(out_dir) -> str:
 def figure_cascading(out_dir: Path, meta: dict, arrays: dict) -> str:
     """The classic figure from the stored maps of the figure's sample; returns the path."""
     from matplotlib.figure import Figure
-    levels, methods = meta["levels"], [m for m in meta["methods"] if f"{stores.HEATMAP}{m}" in arrays]
+    levels, methods = meta["levels"], [m for m in meta["methods"] if f"{HEATMAP}{m}" in arrays]
     cols = ["original"] + levels
     fig = Figure(figsize=(1.5 * (len(cols) + 1), 1.5 * len(methods) + 0.5), layout="constrained")
     axes = np.asarray(fig.subplots(len(methods), len(cols) + 1, squeeze=False))
@@ -272,7 +238,7 @@ def figure_cascading(out_dir: Path, meta: dict, arrays: dict) -> str:
     image = render.draw_box(arrays["image"].astype(np.uint8), arrays["box"], thickness=line)
     blank = np.full_like(image, 255)
     for i, m in enumerate(methods):
-        keys = [f"{stores.HEATMAP}{m}"] + [f"{stores.HEATMAP}{m}/cascading/{lv}" for lv in levels]
+        keys = [f"{HEATMAP}{m}"] + [f"{HEATMAP}{m}/cascading/{lv}" for lv in levels]
         panels = [image] + [render.draw_box(render.colorize(arrays[k]), (x0, y0, x1 - 1, y1 - 1), render.GREY, line)
                             if k in arrays else blank for k in keys]
         for j, panel in enumerate(panels):
@@ -284,10 +250,7 @@ def figure_cascading(out_dir: Path, meta: dict, arrays: dict) -> str:
                 ax.set_title("input" if j == 0 else cols[j - 1], fontsize=8)
         axes[i, 0].set_ylabel(_label(m, meta["settings"]), fontsize=7)
     fig.suptitle(f"cascading randomisation, sample {meta['figure_sample']}", fontsize=9)
-    path = out_dir / FIGURES["sanity_cascading"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    return str(path)
+    return _save(fig, out_dir / FIGURES["sanity_cascading"])
 
 
 def figure_curves(out_dir: Path, summary: dict, meta: dict) -> str:
@@ -322,20 +285,24 @@ def figure_curves(out_dir: Path, summary: dict, meta: dict) -> str:
             ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=7)
-    path = out_dir / FIGURES["sanity_curves"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    return _save(fig, out_dir / FIGURES["sanity_curves"])
+
+
+def _save(fig, path: Path) -> str:
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=90)
     return str(path)
 
 
-def write_outputs(out_dir, records: list[dict], meta: dict, store, figures: bool = True) -> list[str]:
-    """sanity.json, sanity.md, the figures (if matplotlib is installed and `figures`) and sanity.html;
-    returns lines for the log."""
+def write_outputs(out_dir, records: list[dict], meta: dict, arrays: dict, figures: bool = True) -> tuple[list, list]:
+    """sanity.json, sanity.md, the figures (if matplotlib is installed and `figures`), the section of
+    report.html and sanity.html (the section alone); `arrays`: the stored maps of the figure's sample.
+    Returns (files written relative to out_dir, lines for the log)."""
     out_dir = Path(out_dir)
     summary = summarize(records, meta)
-    stores.write_json(out_dir / "sanity.json", {"meta": meta, "summary": summary})
-    (out_dir / "sanity.md").write_text(markdown(summary, meta) + "\n")
-    lines = [f"wrote {out_dir / 'sanity.json'} and {out_dir / 'sanity.md'}"]
+    write_json(out_dir / "sanity.json", {"meta": meta, "summary": summary})
+    write_text(out_dir / "sanity.md", markdown(summary, meta))
+    written, lines = ["sanity.json", "sanity.md"], [f"wrote {out_dir / 'sanity.json'} and {out_dir / 'sanity.md'}"]
     if not figures:
         lines.append(f"figures skipped (--no-figures): {', '.join(FIGURES)}")
     else:
@@ -344,19 +311,18 @@ def write_outputs(out_dir, records: list[dict], meta: dict, store, figures: bool
         except ModuleNotFoundError:
             lines.append(f"figures skipped (matplotlib not installed, extra `plots`): {', '.join(FIGURES)}")
         else:
-            arrays = store.load_arrays(meta["figure_sample"])
             if "image" in arrays:
                 lines.append(f"wrote {figure_cascading(out_dir, meta, arrays)}")
+                written.append(FIGURES["sanity_cascading"])
             else:
                 lines.append("figure sanity_cascading skipped: no stored maps of the figure's sample")
             lines.append(f"wrote {figure_curves(out_dir, summary, meta)}")
-    from eval.report import STYLE
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Sanity checks</title>"
-            f"<style>{STYLE}</style></head><body>{section_html(out_dir, {'meta': meta, 'summary': summary})}"
-            "</body></html>")
-    (out_dir / "sanity.html").write_text(page)
+            written.append(FIGURES["sanity_curves"])
+    fragment = section_html(out_dir, summary, meta)
+    write_text(section_path(out_dir, "sanity"), fragment)
+    write_text(out_dir / "sanity.html", page("Sanity checks", fragment))
+    written += [str(section_path(out_dir, "sanity").relative_to(out_dir)), "sanity.html"]
     lines.append(f"wrote {out_dir / 'sanity.html'}")
     for m, v in summary["verdicts"].items():
         lines.append(f"{m}: {v['text']}")
-    return lines
-
+    return written, lines

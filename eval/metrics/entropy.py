@@ -3,6 +3,11 @@ import math
 
 import torch
 
+from .registry import Metric
+
+METRICS = (Metric("entropy", "Shannon entropy (eq. 4.1, bits)", None),
+           Metric("entropy_binned", "entropy in 256 bins of R/max|R|", None))
+
 
 def entropy(heatmap: torch.Tensor, bins: int | None = None) -> float:
     """Shannon entropy in bits of the relevance values of a heatmap [H,W] (any shape works).

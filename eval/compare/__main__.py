@@ -1,0 +1,5 @@
+import sys
+
+from eval.compare.experiment import main
+
+sys.exit(main())

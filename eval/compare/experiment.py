@@ -1,0 +1,241 @@
+"""`python -m eval.compare`: the comparison of LRP, DeepLIFT, LIME and SHAP (paper section 4), with
+an evaluation that can tell them apart.
+
+Selects N detections deterministically (eval.run.samples), explains each image's detections with every
+method (timed), and measures every sample (eval.compare.measure): MoRF/LeRF removal curves with the
+true removal operator of the synthetic data (or grey/blur/inpaint on COCO), the operator fidelity,
+the relevance outside the receptive field, localization against its null, and the paper's tables
+1–4. The data flow is one way: compute → store → tables (eval.compare.summary, .tables) → figures,
+the report section.
+
+Written into --out: samples.jsonl (one record per sample and method, plus "random", "mask" and a
+"sample" record with the operator fidelity and the passes), heatmaps/<sample_id>.npz, tables.json,
+tables.md, curves.json, variability.json (figure 7), figures/, gallery/, sections/compare.html and
+report.html. Resume, --fresh, progress, torchrun sharding: the runner (eval.run.runner).
+"""
+import sys
+
+import torch
+
+import perturb
+from eval import methods as registry
+from eval.removal.curves import LOG_GRID, UNITS, linear_grid
+from eval.removal.operators import OPERATORS
+from eval.run import cli
+from eval.run.runner import Experiment
+from eval.run.samples import selected_for
+from eval.run.store import HEATMAP, Layout, model_digest, write_json, write_text
+from eval.run.timing import device_name, timed
+
+from . import summary, tables
+from .measure import Protocol, measure_sample
+
+VARIANTS = ("lrp-epsilon", "lrp-gamma", "lrp-zplus", "deeplift-vanilla", "deeplift-gamma", "deeplift")  # figs 4, 5
+BASE_ARRAYS = ("image", "segments", "box", "gt_box", "gt_mask", "rf")
+
+
+def protocol_of(args) -> Protocol:
+    fidelity = tuple(cli.names(args.fidelity_operators)) if args.data == "synthetic" else ()
+    return Protocol(operators=tuple(cli.names(args.operators)), units=tuple(cli.names(args.units)),
+                    flip_fractions=linear_grid(args.steps) if args.steps else (0.0,) + LOG_GRID,
+                    fidelity_operators=fidelity, random_orders=args.random_orders, seed=args.seed,
+                    batch_size=args.batch_size)
+
+
+def sample_fields(sample) -> dict:
+    """The sample's fields every record of it repeats."""
+    return {"sample_id": sample.sample_id, "image_id": sample.image_id, "class_name": sample.class_name,
+            "label": sample.target.label, "prior": sample.target.prior, "score": sample.score, "box": sample.box,
+            "gt_box": sample.gt_box, "iou": sample.iou, "source": sample.source, "layer": sample.layer}
+
+
+class Compare(Experiment):
+    name = "compare"
+    layout = Layout("samples.jsonl", "heatmaps")
+    description = __doc__.split("\n\n")[0]
+    defaults = {"out": "results", "samples": 24}
+
+    def add_arguments(self, p) -> None:
+        g = p.add_argument_group("eval.compare")
+        g.add_argument("--operators", default=None, help="removal operators of the MoRF/LeRF curves, from "
+                       f"{', '.join(OPERATORS)} (default: true on the synthetic data, grey,inpaint on COCO)")
+        g.add_argument("--units", default="superpixels", help="units of the MoRF/LeRF curves: superpixels, pixels "
+                       "or both (default superpixels)")
+        g.add_argument("--fidelity-operators", default="grey,blur,inpaint",
+                       help="operators compared against true removal in the operator fidelity table (synthetic data)")
+        g.add_argument("--random-orders", type=cli.integer(1), default=3, help="random orders averaged in the random row")
+        g.add_argument("--fig7", choices=("quick", "paper", "none"), default="quick",
+                       help="figure 7 (LIME/SHAP variability vs passes): scaled down (default), the paper's "
+                            "settings (about 4·10⁵ passes: use a GPU) or not at all")
+        g.add_argument("--steps", type=cli.integer(1), default=None, help="the paper's pixel flipping (table 2) on "
+                       "this many linear steps (paper: 100); default: the 14-point log grid of the removal curves")
+
+    def check(self, args) -> None:
+        if args.operators is None:
+            args.operators = "true" if args.data == "synthetic" else "grey,inpaint"
+        operators, units = cli.names(args.operators), cli.names(args.units)
+        bad = [o for o in operators + cli.names(args.fidelity_operators) if o not in OPERATORS]
+        if bad or not operators:
+            raise ValueError(f"unknown removal operator(s) {', '.join(bad) or '(none given)'}: choose from "
+                             f"{', '.join(OPERATORS)}")
+        if args.data == "coco" and "true" in operators:
+            raise ValueError("--operators true needs the synthetic data (COCO has no image without its objects): "
+                             "use grey, blur or inpaint")
+        if not units or any(u not in UNITS for u in units):
+            raise ValueError(f"--units must name superpixels and/or pixels, got {args.units!r}")
+
+    def settings(self, ctx) -> dict:
+        """Everything that determines a record's numbers (not --samples, --methods, --out or --fresh)."""
+        import os
+        args, protocol = ctx.args, protocol_of(ctx.args)
+        coco_root = os.path.abspath(args.coco_root) if args.data == "coco" else None
+        return {"version": 2, "data": args.data, "coco_root": coco_root, "data_seed": args.data_seed,
+                "model": model_digest(ctx.model), "device": ctx.device.type, "seed": args.seed,
+                "gamma": args.gamma, "superpixels": args.superpixels, "lime_samples": args.lime_samples,
+                "shap_permutations": args.shap_permutations, "score_threshold": args.score_threshold,
+                "iou_threshold": args.iou_threshold, "batch_size": args.batch_size,
+                "operators": list(protocol.operators), "units": list(protocol.units),
+                "flip_fractions": list(protocol.flip_fractions), "fidelity_operators": list(protocol.fidelity_operators),
+                "random_orders": protocol.random_orders, "grid": list(LOG_GRID)}
+
+    # --- units: the images of the selected detections -----------------------------------------
+    def units(self, ctx) -> list:
+        args = ctx.args
+        selected = selected_for(ctx)
+        samples = [s for item in selected for s in item.samples]
+        settings = registry.settings_of(args)
+        ctx.state.update(samples=samples, settings=settings, protocol=protocol_of(args),
+                         methods={m: registry.get(m, settings) for m in args.method_names},
+                         passes_run=0, passes_skipped=0)
+        return selected
+
+    def rows(self, ctx, item) -> list[str]:
+        """The rows each sample of an image needs: the methods, the references."""
+        return ctx.args.method_names + ["random"] + (["mask"] if item.masks is not None else [])
+
+    def expected(self, ctx, item) -> dict:
+        out = {}
+        for s in item.samples:
+            for row in self.rows(ctx, item):
+                heatmap = (f"{HEATMAP}{row}",) if row in ctx.args.method_names else ()
+                out["explanation", s.sample_id, row] = (s.sample_id, BASE_ARRAYS + heatmap)
+            figure = tuple(f"{HEATMAP}{v}" for v in VARIANTS) if item.index == 0 and s is item.samples[0] else ()
+            out["sample", s.sample_id, ""] = (s.sample_id, BASE_ARRAYS + figure)
+        return out
+
+    def cost(self, ctx, item, missing) -> int:
+        return len({sid for _, sid, _ in missing})
+
+    def status(self, ctx) -> str:
+        return f"removal passes run {ctx.state['passes_run']}, skipped {ctx.state['passes_skipped']}"
+
+    def prepare(self, ctx, item) -> None:
+        """One untimed run of every backward method and one batch of forward passes, so that the timed
+        explanations do not pay for first-call costs (allocator, kernels, thread pools)."""
+        with torch.no_grad():
+            ctx.model(item.x.expand(ctx.args.batch_size, -1, -1, -1))
+        for method in ctx.state["methods"].values():
+            if not method.superpixel:
+                timed(lambda: method.explain(ctx.model, item.x, [item.samples[0].target]), ctx.device)
+
+    def measure(self, ctx, item, missing: set) -> None:
+        """Explain and measure every sample of the image with a missing key. A sample is measured whole
+        (so that its passes and curves never depend on where a run was interrupted): heatmaps already
+        stored are read back; records are appended for the missing keys only."""
+        model, args, store, state = ctx.model, ctx.args, ctx.store, ctx.state
+        todo_rows = {}
+        for kind, sid, row in missing:
+            todo_rows.setdefault(sid, set()).add("sample" if kind == "sample" else row)
+        segments = perturb.segments_of(item.x, model.config, n=args.superpixels)
+        todo = [s for s in item.samples if s.sample_id in todo_rows]
+        for s in todo:
+            if not store.readable(s.sample_id, BASE_ARRAYS):
+                store.save_arrays(s.sample_id, image=item.image, segments=segments.to(torch.int32),
+                                  box=torch.tensor(s.box), gt_box=torch.tensor(s.gt_box),
+                                  gt_mask=item.masks[s.gt_index] if item.masks is not None else torch.zeros(0),
+                                  rf=perturb.ssd_receptive_fields(model, [s.target], item.x.shape[2:], item.x.device)[0])
+        heatmaps, timing = {}, {}
+        for s in todo:
+            stored = store.load_arrays(s.sample_id)
+            heatmaps[s.sample_id] = {m: torch.as_tensor(stored[f"{HEATMAP}{m}"], device=item.x.device)
+                                     for m in args.method_names if m not in todo_rows[s.sample_id]
+                                     and f"{HEATMAP}{m}" in stored}
+        for name, method in state["methods"].items():
+            need = [s for s in todo if name not in heatmaps[s.sample_id]]
+            if not need:
+                continue
+            maps, seconds = timed(lambda: method.explain(model, item.x, [s.target for s in need], segments), ctx.device)
+            for s, h in zip(need, maps):
+                heatmaps[s.sample_id][name] = h
+                store.save_arrays(s.sample_id, **{f"{HEATMAP}{name}": h})
+                timing[s.sample_id, name] = {"seconds": seconds / len(need), "call_seconds": seconds,
+                                             "targets_in_call": len(need)}
+        if item.index == 0:
+            self.figure_variants(ctx, item, segments)
+        superpixel_methods = {m for m, method in state["methods"].items() if method.superpixel}
+        for s in todo:
+            rows = todo_rows[s.sample_id]
+            bodies, sample_body = measure_sample(model, item, s, heatmaps[s.sample_id], segments,
+                                                 superpixel_methods, state["protocol"])
+            fields = sample_fields(s)
+            for row, body in bodies.items():
+                if row in rows:
+                    store.append({"kind": "explanation", **fields, "method": row,
+                                  "label": registry.label(row, state["settings"]), **body,
+                                  **timing.get((s.sample_id, row), {})})
+            state["passes_run"] += sample_body["passes_run"]
+            state["passes_skipped"] += sample_body["passes_skipped"]
+            if "sample" in rows:
+                store.append({"kind": "sample", **fields, "method": "", **sample_body})
+        ctx.progress.step(len(todo), self.status(ctx))
+
+    def figure_variants(self, ctx, item, segments) -> None:
+        """Figures 4 and 5: the first sample explained by LRP-ε/γ/z⁺ and DeepLIFT vanilla/γ/γ+♭, stored
+        as heatmaps of that sample (the figures only draw them)."""
+        s = item.samples[0]
+        have = ctx.store.load_arrays(s.sample_id)
+        for name in VARIANTS:
+            if f"{HEATMAP}{name}" not in have:
+                h = registry.get(name, ctx.state["settings"]).explain(ctx.model, item.x, [s.target], segments)[0]
+                ctx.store.save_arrays(s.sample_id, **{f"{HEATMAP}{name}": h})
+
+    # --- summary ------------------------------------------------------------------------------
+    def summarise(self, ctx) -> list[str]:
+        """tables.json, tables.md, curves.json, figure 7's variability.json, the figures and the section."""
+        from . import figures, section, variability
+        args, out, store = ctx.args, ctx.out, ctx.main_store
+        ids = [s.sample_id for s in ctx.state["samples"]]
+        meta = {"complete": True, "samples": len(ids), "samples_requested": args.samples, "sample_ids": ids,
+                "methods": args.method_names, "data": args.data if args.data == "synthetic" else f"coco ({args.coco_root})",
+                "weights": args.weights, "device_name": device_name(ctx.device), "settings_hash": ctx.digest,
+                "settings": ctx.settings}
+        records = store.records()
+        data, bands = summary.build(records, ids, args.method_names, ctx.settings)
+        data = {**meta, **data}
+        write_json(out / "curves.json", bands)
+        header = (f"# Comparison of LRP, DeepLIFT, LIME and SHAP\n\n{meta['samples']} samples; data: {meta['data']}; "
+                  f"model: {meta['weights']}; device: {meta['device_name']}; settings hash {meta['settings_hash']}.")
+        write_text(out / "tables.md", tables.markdown(data, header))
+        write_json(out / "tables.json", data)
+        ctx.say(f"wrote {out / 'tables.md'}")
+        written = ["tables.json", "tables.md", "curves.json"]
+        if args.fig7 != "none" and any(m in ("lime", "shap") for m in args.method_names):
+            variability.write(out, ctx.model, ctx.units, args.fig7, ctx.device)
+            written.append("variability.json")
+        samples = store.samples(ids)
+        if args.no_figures:
+            ctx.say("figures skipped (--no-figures)")
+        else:
+            drawn, skipped = figures.write_figures(out, samples, records)
+            written += drawn
+            if skipped:
+                ctx.say(f"figures skipped: {', '.join(skipped)}")
+        written += section.write_section(out, data, samples)
+        return written
+
+
+EXPERIMENT = Compare()
+main = EXPERIMENT.main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from eval.hans.experiment import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from eval.report.page import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""The command-line arguments every evaluation command shares, declared once and checked one way.
+
+Every option is declared here with its type and range (`integer`, `number`); an experiment only
+changes defaults (`defaults` of `add_arguments`) and adds its own options. A bad value is one line
+naming the option and the range, exit code 2, before any work:
+
+    python -m eval.compare: error: --lime-samples must be >= 2, got 1
+
+Groups: the run (--out, --fresh, --samples, --seed, --threads, --no-figures), the model and the data
+(--weights, --device, --data, --coco-root, --data-seed, --max-images, --score-threshold,
+--iou-threshold, --batch-size) and the methods (--methods, --gamma, --superpixels, --lime-samples,
+--shap-permutations, defaults from `eval.methods.PAPER`). `check(args)` adds the checks that need
+more than one value or the file system: the device exists, the weights are an embedded model's name
+or a file, the COCO root holds its files, --out is not a file, LIME's and SHAP's budgets fit in memory.
+"""
+import argparse
+import math
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from eval import methods as registry
+from eval.run.samples import SYNTHETIC_SEED
+
+MAX_SEED = 2 ** 63 - 1                  # torch and numpy generators take seeds below 2⁶³
+MAX_SUPERPIXELS = 4096                  # a superpixel of 64 pixels on a 512×512 input
+LIME_BYTES = 2 * 2 ** 30                # LIME's design matrix n_samples × (S + 1) float64 stays below 2 GiB
+MAX_SHAP_PASSES = 10 ** 6               # permutations × superpixels forward passes per image
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with errors in one line, `PROG: error: --option must be …`, and exit code 2."""
+
+    def error(self, message):
+        message = re.sub(r"^argument (--[\w-]+)(?:/[^:]*)?: ", r"\1 ", message)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def integer(low: int | None = None, high: int | None = None):
+    """argparse type: an integer in [low, high] ("must be >= low, got v")."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
+        return value
+    return parse
+
+
+def number(interval: str):
+    """argparse type: a finite number in `interval`: ">= 0", "> 0", "[0, 1)", "(0, 1)" …"""
+    if interval[0] in "[(":
+        lo, hi = (float(v) for v in interval[1:-1].split(","))
+        closed_lo, closed_hi = interval[0] == "[", interval[-1] == "]"
+
+        def within(v):
+            return (v >= lo if closed_lo else v > lo) and (v <= hi if closed_hi else v < hi)
+        what = f"in {interval}"
+    else:
+        op, bound = interval.split()
+        b = float(bound)
+
+        def within(v):
+            return v >= b if op == ">=" else v > b
+        what = f"a finite number {interval}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not (math.isfinite(value) and within(value)):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    return parse
+
+
+def names(text: str) -> list[str]:
+    """A comma-separated list ('lrp, shap') as names ['lrp', 'shap']."""
+    return [t.strip().lower() for t in text.split(",") if t.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser, defaults: dict) -> None:
+    """The shared options, with `defaults` {dest: value} replacing the general ones (an experiment's
+    budget, its output folder, its model)."""
+    d = {"out": "results", "samples": 24, "weights": "shapes", "data_seed": SYNTHETIC_SEED, "max_images": None,
+         "methods": ",".join(registry.METHODS), **registry.PAPER, **defaults}
+    run = p.add_argument_group("run")
+    run.add_argument("--out", default=d["out"], help=f"output folder (default {d['out']})")
+    run.add_argument("--fresh", action="store_true", help="delete what this command wrote in --out and start over")
+    run.add_argument("--samples", type=integer(1), default=d["samples"],
+                     help=f"detections to explain (default {d['samples']})")
+    run.add_argument("--seed", type=integer(0, MAX_SEED), default=d["seed"],
+                     help="seed of LIME, SHAP, random orders and ties (default %(default)s)")
+    run.add_argument("--threads", type=integer(1), default=None,
+                     help="CPU threads of torch (default: torch's; 1 is faster while other jobs keep the cores busy)")
+    run.add_argument("--no-figures", action="store_true", help="skip the figures (tables and report only)")
+    data = p.add_argument_group("model and data")
+    data.add_argument("--weights", default=d["weights"],
+                      help=f"an embedded model ({', '.join(_embedded())}) or a checkpoint path (default {d['weights']})")
+    data.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    data.add_argument("--data", choices=("synthetic", "coco"), default="synthetic")
+    data.add_argument("--coco-root", help="COCO root with val2017/*.jpg and annotations/instances_val2017.json")
+    data.add_argument("--data-seed", type=integer(0, MAX_SEED), default=d["data_seed"],
+                      help="seed of the synthetic images (default %(default)s)")
+    data.add_argument("--max-images", type=integer(1), default=d["max_images"],
+                      help="images searched for detections (default: 50 + 20 × samples on synthetic data)")
+    data.add_argument("--score-threshold", type=number("[0, 1)"), default=0.5, help="detections kept (0.5)")
+    data.add_argument("--iou-threshold", type=number("[0, 1)"), default=0.5,
+                      help="IoU with a ground-truth object of its class for a detection to count (0.5)")
+    data.add_argument("--batch-size", type=integer(1), default=None,
+                      help="inputs per forward pass when perturbing (default: 2 on the CPU, 32 on CUDA)")
+    method = p.add_argument_group("methods")
+    method.add_argument("--methods", default=d["methods"],
+                        help=f"comma-separated, from {', '.join(registry.NAMES)} (default {d['methods']})")
+    method.add_argument("--gamma", type=number(">= 0"), default=d["gamma"], help="γ of LRP and DeepLIFT (paper 0.1)")
+    method.add_argument("--superpixels", type=integer(2, MAX_SUPERPIXELS), default=d["superpixels"],
+                        help=f"SLIC superpixels of LIME and SHAP (default {d['superpixels']}; paper 250)")
+    method.add_argument("--lime-samples", type=integer(2), default=d["lime_samples"],
+                        help=f"LIME forward passes (default {d['lime_samples']}; paper 1000)")
+    method.add_argument("--shap-permutations", type=integer(1), default=d["shap_permutations"],
+                        help=f"SHAP permutations (default {d['shap_permutations']}; paper 4 ≈ 1000 passes)")
+
+
+def _embedded() -> list[str]:
+    from ssd.load import EMBEDDED
+    return sorted(EMBEDDED)
+
+
+def check(args) -> None:
+    """The checks that need several values or the file system (ValueError / FileNotFoundError naming
+    the option); sets the device's default batch size and the method names."""
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        raise ValueError(f"--device {args.device!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
+    if args.data == "coco" and not args.coco_root:
+        raise ValueError("--data coco needs --coco-root DIR (with val2017/ and annotations/instances_val2017.json)")
+    if args.weights not in _embedded() and not Path(args.weights).is_file():
+        raise FileNotFoundError(f"--weights {args.weights}: weights file not found (embedded models: "
+                                f"{', '.join(_embedded())})")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a folder: give a folder name")
+    args.method_names = registry.check_methods(names(args.methods))
+    if args.lime_samples * (args.superpixels + 1) * 8 > LIME_BYTES:
+        raise ValueError(f"--lime-samples {args.lime_samples} × --superpixels {args.superpixels} needs a "
+                         f"{args.lime_samples * (args.superpixels + 1) * 8 / 2 ** 30:.1f} GiB design matrix for "
+                         f"LIME's fit: keep lime_samples × (superpixels + 1) × 8 bytes under {LIME_BYTES // 2 ** 30} GiB")
+    if args.shap_permutations * args.superpixels > MAX_SHAP_PASSES:
+        raise ValueError(f"--shap-permutations {args.shap_permutations} × --superpixels {args.superpixels} is "
+                         f"{args.shap_permutations * args.superpixels:,} forward passes per image (at most "
+                         f"{MAX_SHAP_PASSES:,})")
+    if args.batch_size is None:
+        from perturb import default_batch_size
+        args.batch_size = default_batch_size(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)

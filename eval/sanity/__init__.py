@@ -1,0 +1,9 @@
+"""`python -m eval.sanity`: model-parameter randomisation sanity checks (Adebayo et al. 2018).
+
+    experiment     the experiment on the runner: levels, steps, explanations, similarity records
+    randomization  copies of a network with groups of parameters re-drawn from its initialisation
+    summary        cells, the verdict rule, sanity.json / .md, figures, its report section
+"""
+from .experiment import EXPERIMENT, Sanity, main
+
+__all__ = ["Sanity", "EXPERIMENT", "main"]

@@ -1,0 +1,5 @@
+import sys
+
+from eval.sanity.experiment import main
+
+sys.exit(main())
