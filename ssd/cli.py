@@ -1,6 +1,7 @@
 """What the ssd command lines share: argument types that check their range with `ssd.checks`
 (argparse then reports `argument --lr: must be a finite number > 0, got -1.0` with exit code 2),
-checks of paths and devices, and `one_line_errors`, which turns a user error into `PROG: error: …` on stderr and exit code 2.
+checks of paths and devices, and `one_line_errors`, which turns a user error into `PROG: error: …`
+on stderr and exit code 2.
 """
 import argparse
 import functools
