@@ -1,7 +1,8 @@
 """DeepLIFT (Shrikumar et al. 2017) on torch autograd, with the paper's modifications for SSD:
 Rescale rule (also for the ℓ2-Norm), RevealCancel, γ-scaled positive weights, ♭ first layer and a
 Gaussian-blurred reference. Rules are small classes (rules.py) chosen per module by `composite`;
-`attribute` works on any network, `explain` (which imports ssd) on SSD detections.
+`attribute` works on any network, `explain` on SSD detections. The core (rules, attribute, composite,
+blur) knows nothing of the detector: from `ssd` it imports only `ssd.checks`.
 
     c = deeplift.attribute(model, x, reference, seed, deeplift.composite(linear=deeplift.Linear(0.1)))
 """
@@ -10,14 +11,9 @@ from lrp.engine import stand_in
 from .attribute import attribute
 from .blur import blur
 from .composite import composite
+from .explain import explain
 from .rules import (EPS, Flat, Gradient, L2NormRescale, Linear, MaxPoolRescale, Rescale, RevealCancel, Rule,
                     rescale)
 
 __all__ = ["attribute", "blur", "composite", "explain", "Rule", "Linear", "Rescale", "RevealCancel", "Flat",
            "L2NormRescale", "Gradient", "MaxPoolRescale", "rescale", "EPS", "stand_in"]
-
-try:   # the detection layer needs ssd; without it the core above still works on any network
-    from .explain import explain
-except ModuleNotFoundError as error:
-    if (error.name or "").split(".")[0] != "ssd":
-        raise

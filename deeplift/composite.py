@@ -3,7 +3,7 @@ from typing import Mapping
 
 from torch import nn
 
-from lrp.engine import AtInput
+from lrp.hooks import AtInput
 
 from .rules import Gradient, Linear, Rescale, Rule, Unsupported
 

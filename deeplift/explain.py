@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 import ssd
-from lrp import engine
+from lrp.backward_pass import BACKWARDS, target_maps
+from ssd.checks import check_tensor
 
 from .attribute import prepare
 from .blur import blur
@@ -29,7 +30,7 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     `deeplift.MaxPoolRescale`). Target k's seed is one-hot at its class logit at its prior, so with
     γ = 0 and maxpool="rescale" the heatmap sums to Δlogit = logit(x) − logit(reference). All targets
     share one forward pass; their backward passes run `chunk` at a time, as a loop or batched
-    (`backward`, see `lrp.engine.backward`; same result). x is checked first (`ssd.check_input`),
+    (`backward`, see `lrp.backward_pass.backward`; same result). x is checked first (`ssd.check_input`),
     and so is a reference tensor (finite, x's shape).
     """
     if not torch.is_tensor(x) or x.dim() != 4 or x.shape[:2] != (1, 3):
@@ -37,8 +38,8 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     ssd.check_input(model, x)
     if int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    if backward not in engine.BACKWARDS:
-        raise ValueError(f"unknown backward mode {backward!r}: use one of {engine.BACKWARDS}")
+    if backward not in BACKWARDS:
+        raise ValueError(f"unknown backward mode {backward!r}: use one of {BACKWARDS}")
     if rule not in RULES:
         raise ValueError(f"unknown DeepLIFT rule {rule!r}: use one of {tuple(RULES)}")
     if maxpool not in MAXPOOL_RULES:
@@ -56,8 +57,8 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     if logits.dim() != 3:
         raise ValueError(f"the model's first output must be logits [N,P,C], got {tuple(logits.shape)}")
     ssd.check_targets(targets, logits.shape[1], logits.shape[2])
-    return engine.target_maps(unit, ssd.head_seeds(model, heads, logits, targets),
-                              logits.new_ones(len(targets)), chunk, backward)
+    return target_maps(unit, ssd.head_seeds(model, heads, logits, targets),
+                       logits.new_ones(len(targets)), chunk, backward)
 
 
 def reference_image(x: torch.Tensor, reference) -> torch.Tensor:
@@ -70,7 +71,7 @@ def reference_image(x: torch.Tensor, reference) -> torch.Tensor:
         raise ValueError(f"unknown reference {reference!r}: use 'blur', 'zeros' or a tensor")
     if not torch.is_tensor(reference):
         raise ValueError(f"reference must be 'blur', 'zeros' or a tensor, got {type(reference).__name__}")
-    engine.check_tensor(reference, "reference")
+    check_tensor(reference, "reference")
     if reference.dim() == 3:
         reference = reference.unsqueeze(0)
     if reference.shape != x.shape:

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lrp.engine import affine, check_hyperparameter, flat, gamma_weights, parameters, route, stand_in
+from lrp.engine import affine, flat, gamma_weights, parameters, route, stand_in
 from lrp.redistribute import redistribute
+from ssd.checks import check_hyperparameter
 
 EPS = 1e-10
 
@@ -45,7 +46,7 @@ class Rule:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(module, a, z, ref)")
 
     def __call__(self, module: nn.Module, a: torch.Tensor, z: torch.Tensor, ref, hooks) -> torch.Tensor:
-        """The hook's return value; `hooks` is the call's `lrp.engine.Hooks` (its `unit`, `at_input`,
+        """The hook's return value; `hooks` is the call's `lrp.hooks.Hooks` (its `unit`, `at_input`,
         `producer`)."""
         return self.forward(module, a, z, ref)
 

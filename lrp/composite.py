@@ -3,7 +3,7 @@ from typing import Mapping
 
 from torch import nn
 
-from .engine import AtInput
+from .hooks import AtInput
 from .rules import Rule
 
 

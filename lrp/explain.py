@@ -6,8 +6,8 @@ from torch import nn
 
 import ssd
 
-from . import engine
 from .attribute import prepare
+from .backward_pass import BACKWARDS, target_maps
 from .composite import composite
 from .rules import Epsilon, Flat, Gamma, Pass, Rule, ZPlus
 
@@ -40,15 +40,15 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     as in figure 4, or an lrp.Rule) in every convolution (heads included), Pass through the ℓ2-Norm
     (eq. 3.2), and `first` ("flat": the ♭ rule) in the layer that sees the input; relevance is summed
     over the colour channels. One forward pass serves all targets; their backward passes run
-    `chunk` at a time, as a loop or batched (`backward`, see `lrp.engine.backward`; same result).
+    `chunk` at a time, as a loop or batched (`backward`, see `lrp.backward_pass.backward`; same result).
     """
     ssd.check_input(model, x)
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(f"x must be one image [1,3,H,W], got shape {tuple(x.shape)}")
     if int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
-    if backward not in engine.BACKWARDS:
-        raise ValueError(f"unknown backward mode {backward!r}: use one of {engine.BACKWARDS}")
+    if backward not in BACKWARDS:
+        raise ValueError(f"unknown backward mode {backward!r}: use one of {BACKWARDS}")
     targets = [ssd.Target(*t) for t in targets]
     conv = _rule(rule, gamma, epsilon)
     rules = composite(conv=conv, linear=conv, first=_first(first), layers={ssd.L2Norm: Pass()})
@@ -59,4 +59,4 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     labels = torch.tensor([t.label for t in targets], device=x.device, dtype=torch.long)
     # relevance R = logit on the target, i.e. the gradient R / logit = 1 (0 where the logit is 0)
     weights = (logits.detach()[0, priors, labels] != 0).to(logits.dtype)
-    return engine.target_maps(unit, ssd.head_seeds(model, heads, logits, targets), weights, chunk, backward)
+    return target_maps(unit, ssd.head_seeds(model, heads, logits, targets), weights, chunk, backward)

@@ -14,7 +14,7 @@ arriving at the output, the input receives
 
 so that R_j = a_j c_j = Σ_k (a_j ∂z_rule_k/∂a_j) / (z_rule_k ± ε) · R_k: the generic LRP rule (eq. 2.1)
 with contributions z_jk = a_j ∂z_rule_k/∂a_j (eqs. A.1–A.3 for the respective z_rule).
-Only ops with a vmap rule are used (plain ops, and `engine.affine`'s convolution), so the backward pass
+Only ops with a vmap rule are used (plain ops, and the convolutions of `lrp.kernels`), so the backward pass
 can be batched over many output seeds with `torch.autograd.grad(..., is_grads_batched=True)`.
 """
 import torch

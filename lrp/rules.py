@@ -8,7 +8,9 @@ z_jk = a_j ∂z_rule_k/∂a_j, and the bias terms (index 0) are what z_rule adds
 import torch
 from torch import nn
 
-from .engine import affine, check_hyperparameter, flat, gamma_weights, parameters
+from ssd.checks import check_hyperparameter
+
+from .engine import affine, flat, gamma_weights, parameters
 from .redistribute import redistribute
 
 

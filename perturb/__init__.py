@@ -3,14 +3,18 @@
 Any score function f(x [B,C,H,W]) -> [B,T] can be explained; all T targets come from the same
 batched forward passes. `explain` wraps an SSD: targets' logits (or probabilities) at their
 priors, receptive fields derived from the module tree for exact SHAP pruning. The core (lime, shap,
-masking, receptive fields, superpixels) works without `ssd`; explain, ssd_adapter and ssd_windowed
-are the detection layer.
+masking, receptive fields, ridge, superpixels) works on any score function and knows nothing of the
+detector: from `ssd` it imports only `ssd.checks`; explain, ssd_adapter and ssd_windowed are the
+detection layer.
 """
+from .explain import explain, segments_of
 from .lime import cosine_distance, kernel_weights, lime, sample_states
 from .masking import count_passes, default_batch_size, evaluate, perturbed_inputs
 from .receptive_field import POINTWISE, receptive_field, receptive_field_mask
 from .ridge import weighted_ridge
 from .shap import inside_receptive_field, sample_permutations, shap
+from .ssd_adapter import ssd_layers, ssd_receptive_fields
+from .ssd_windowed import WindowedScore, ssd_score
 from .superpixels import DEFAULT_COMPACTNESS, superpixels
 
 __all__ = ["explain", "segments_of", "lime", "shap", "superpixels", "DEFAULT_COMPACTNESS", "cosine_distance",
@@ -18,11 +22,3 @@ __all__ = ["explain", "segments_of", "lime", "shap", "superpixels", "DEFAULT_COM
            "default_batch_size", "count_passes", "POINTWISE",
            "receptive_field", "receptive_field_mask", "inside_receptive_field", "ssd_score",
            "ssd_layers", "ssd_receptive_fields", "WindowedScore"]
-
-try:   # the detection layer needs ssd; without it the core above still works on any network
-    from .explain import explain, segments_of
-    from .ssd_adapter import ssd_layers, ssd_receptive_fields
-    from .ssd_windowed import WindowedScore, ssd_score
-except ModuleNotFoundError as error:
-    if (error.name or "").split(".")[0] != "ssd":
-        raise

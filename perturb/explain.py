@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 import ssd
-from lrp.engine import check_integer
+from ssd.checks import check_integer
 
 from .lime import check_settings as check_lime_settings
 from .lime import lime

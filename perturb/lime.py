@@ -1,7 +1,7 @@
 """LIME over superpixels (paper sections 2.3 and 3.2.3), for all targets from the same samples."""
 import torch
 
-from lrp.engine import check_integer, check_real
+from ssd.checks import check_integer, check_real
 
 from .masking import check_baseline, check_inputs, evaluate
 from .ridge import check_alpha, weighted_ridge

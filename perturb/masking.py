@@ -8,7 +8,7 @@ import threading
 
 import torch
 
-from lrp.engine import check_integer, check_tensor
+from ssd.checks import check_integer, check_tensor
 
 _counters = threading.local()
 
@@ -16,7 +16,7 @@ _counters = threading.local()
 def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Validate and normalise (x, segments) -> (x [1,C,H,W], segments int64 [H,W] on x's device, S).
 
-    x: floating point [C,H,W] or [1,C,H,W], every value finite (`lrp.engine.check_tensor`); segments:
+    x: floating point [C,H,W] or [1,C,H,W], every value finite (`ssd.checks.check_tensor`); segments:
     integer [H,W] with labels 0..S-1 and no gaps.
     """
     if not torch.is_tensor(x) or x.dim() not in (3, 4) or (x.dim() == 4 and x.shape[0] != 1):
@@ -107,7 +107,7 @@ def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, b
     (None: `default_batch_size(x.device)`); the scores do not depend on the chunk size.
 
     f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device). A NaN or
-    ±inf score is a ValueError naming the states of the batch (`lrp.engine.check_tensor`).
+    ±inf score is a ValueError naming the states of the batch (`ssd.checks.check_tensor`).
     """
     batch_size = default_batch_size(x.device) if batch_size is None else check_integer(batch_size, "batch_size")
     out = []

@@ -1,7 +1,7 @@
 """Weighted ridge regression with an unpenalised intercept, in closed form (LIME's surrogate fit)."""
 import torch
 
-from lrp.engine import check_real
+from ssd.checks import check_real
 
 
 def check_alpha(alpha: float) -> float:

@@ -20,7 +20,7 @@ to exactly 0 wherever s lies outside rf[t], also when s is relevant to another t
 """
 import torch
 
-from lrp.engine import check_integer
+from ssd.checks import check_integer
 
 from .masking import check_baseline, check_inputs, evaluate
 

@@ -1,44 +1,45 @@
-"""What the ssd command lines share: argument types that check their range (argparse then reports
-`argument --lr: must be a finite number > 0, got -1` with exit code 2), checks of paths and devices,
-and `one_line_errors`, which turns a user error into `PROG: error: …` on stderr and exit code 2.
+"""What the ssd command lines share: argument types that check their range with `ssd.checks`
+(argparse then reports `argument --lr: must be a finite number > 0, got -1.0` with exit code 2),
+checks of paths and devices, and `one_line_errors`, which turns a user error into `PROG: error: …`
+on stderr and exit code 2.
 """
 import argparse
 import functools
-import math
 import os
 import sys
 
 import torch
 
+from .checks import check_integer, check_real
+
 # Errors of bad input (a file, a value): reported in one line. Anything else keeps its traceback.
 USER_ERRORS = (OSError, ValueError)
 
 
-def integer(low: int):
-    """argparse type: an integer ≥ low."""
-    def parse(text: str) -> int:
+def _checked(convert, check):
+    """argparse type: `check(convert(text))`, or `check(text)` where the text is no number, so that the
+    check (`ssd.checks`) judges and words every bad value; its ValueError becomes argparse's error."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer ≥ {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer ≥ {low}, got {value}")
-        return value
+            value = text
+        try:
+            return check(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return parse
+
+
+def integer(low: int):
+    """argparse type: an integer ≥ low (`check_integer`)."""
+    return _checked(int, lambda value: check_integer(value, "", low))
 
 
 def real(within, interval: str):
-    """argparse type: a finite number for which within(value) holds; `interval` says which, e.g.
-    real(lambda v: v > 0, "> 0") or real(lambda v: 0 <= v < 1, "in [0, 1)")."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a finite number {interval}, got {text!r}") from None
-        if not (math.isfinite(value) and within(value)):
-            raise argparse.ArgumentTypeError(f"must be a finite number {interval}, got {text}")
-        return value
-    return parse
+    """argparse type: a finite number for which within(value) holds (`check_real`); `interval` says
+    which, e.g. real(lambda v: v > 0, "> 0") or real(lambda v: 0 <= v < 1, "in [0, 1)")."""
+    return _checked(float, lambda value: check_real(value, "", within, interval))
 
 
 def check_device(parser: argparse.ArgumentParser, text: str) -> None:

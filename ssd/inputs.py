@@ -7,16 +7,16 @@ dtype and on the device of the model's parameters, all finite. Every public entr
 model input calls it first (ssd.detect, lrp.explain, deeplift.explain, perturb.explain, the score
 functions of perturb.ssd_score, eval.methods' gradient).
 
-The network-agnostic checks it builds on (a finite floating-point tensor of a dtype and device, an
-integer ≥ low, a finite number in a range) live once in `lrp.engine` (`check_tensor`, `check_integer`,
-`check_real`), the core every explanation method shares; they are imported when first called, so that
-`ssd` stays importable on its own and the methods' cores never import `ssd`.
+It builds on the network-agnostic `ssd.checks.check_tensor` (a finite floating-point tensor of a dtype
+and device), which every package shares.
 
 Other floating dtypes are rejected, not cast: the input explained is then exactly the input given,
 and a float64 image is not silently rounded to float32 (nor a float16 one widened). Both raise
 before any forward pass; the cost is one pass over the input (`isfinite`).
 """
 import torch
+
+from .checks import check_tensor
 
 
 def check_input(model, x, name: str = "x") -> torch.Tensor:
@@ -32,7 +32,5 @@ def check_input(model, x, name: str = "x") -> torch.Tensor:
                          f"{size}), got shape {tuple(x.shape)}: {fix}")
     if not x.is_floating_point():
         raise ValueError(f"{name} is {x.dtype}, not floating point: model input is the normalised image; {fix}")
-    from lrp.engine import check_tensor             # the shared checks (module docstring)
-
     weight = next(model.parameters(), None)       # None: a stand-in model without parameters
     return check_tensor(x, name, *((weight.dtype, weight.device) if weight is not None else ()))

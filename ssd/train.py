@@ -10,9 +10,12 @@ Loss: `ssd.loss` (matching at IoU 0.5, smooth-L1, CE with 3:1 hard negatives). T
 with BatchNorm after every convolution (`ssd.bn_fold`), folded into the convolutions on export.
 Optimiser AdamW; learning rate: warm-up, constant, cosine decay over the last quarter.
 RUN_DIR receives train.log, last.pt (full training state) and model.pt (the folded exponential
-moving average of the weights, in our checkpoint layout, loadable by `ssd.load`); rerunning the
-same command resumes from last.pt. Sample k of the run (image and augmentation) is determined by
-(seed, k), so a resumed run sees the same data as an uninterrupted one.
+moving average of the weights, in our checkpoint layout, loadable by `ssd.load`; `ssd.train_state`);
+rerunning the same command resumes from last.pt. Sample k of the run (image and augmentation) is
+determined by (seed, k), so a resumed run sees the same data as an uninterrupted one
+(`ssd.train_data`). A run from scratch draws its initial weights under torch.manual_seed(seed), so
+`--seed` fixes them as well as the data; the seeding is forked off (`torch.random.fork_rng`), so
+whatever else draws from torch's generator draws as before.
 
 Fine-tuning (`--init MODEL`) starts from a shipped model, which is BatchNorm-folded, and trains that
 plain `ssd.SSD` as it is, without BatchNorm. This continues from exactly the function that was
@@ -29,104 +32,19 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from .bn_fold import BatchNormSSD
 from .cli import check_device, check_folder, check_output_file, integer, one_line_errors, real
 from .config import SHAPES_SSD512, SSDConfig
-from .data.augment import augment
 from .data.coco import CocoDataset
-from .data.synthetic import categories, generate, make_image
+from .data.synthetic import generate
 from .data.tags import VARIANTS
-from .load import _read
 from .load import load as load_model
-from .loss import match, multibox_loss
+from .loss import multibox_loss
 from .model import SSD
-from .priors import priors as make_priors
-
-
-class SyntheticImages:
-    """Endless synthetic shapes: sample k is image k of `make_image(seed, k)` (a fresh image every
-    time, so no epoch ever repeats an image). Boxes are the tight bounds of the visible masks."""
-
-    categories = {c["id"]: c["name"] for c in categories()}
-
-    def __init__(self, seed: int, size: int = 512, length: int = 10**9, variant: str = "plain"):
-        self.seed, self.size, self.length, self.variant = seed, size, length, variant
-
-    def __len__(self):
-        return self.length
-
-    def sample(self, position: int, k: int):
-        image, objects = make_image(self.seed, k, self.size, self.variant)
-        boxes = []
-        for o in objects:
-            rows, cols = np.nonzero(o.mask)
-            boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
-        return (image, np.array(boxes, dtype=np.float32).reshape(-1, 4),
-                np.array([o.category_id for o in objects], dtype=np.int64))
-
-
-class CocoImages:
-    """The images of a COCO-format data set; sample k uses image `position` (the sampler's choice)."""
-
-    def __init__(self, data: CocoDataset):
-        self.data, self.categories = data, data.categories
-
-    def __len__(self):
-        return len(self.data)
-
-    def sample(self, position: int, k: int):
-        image_id = self.data.ids[position]
-        return (self.data.image(image_id),) + self.data.annotations(image_id)
-
-
-class TrainSet(Dataset):
-    """Items are (position, global sample number k); returns (x [3,S,S] model input, prior labels
-    [P], target deltas [P,4]) for an augmentation drawn from rng([seed, k, 1])."""
-
-    def __init__(self, source, config: SSDConfig, seed: int):
-        self.source, self.config, self.seed = source, config, seed
-        index = {n: i for i, n in enumerate(config.class_names)}
-        self.labels = {cid: index[name] for cid, name in source.categories.items() if name in index}
-        self.priors = make_priors(config)
-        self.mean = torch.tensor(config.mean).view(3, 1, 1)
-        self.std = torch.tensor(config.std).view(3, 1, 1)
-
-    def __len__(self):
-        return len(self.source)
-
-    def __getitem__(self, item):
-        position, k = item
-        image, boxes, cats = self.source.sample(position, k)
-        keep = np.array([c in self.labels for c in cats], dtype=bool)
-        labels = np.array([self.labels[c] for c in cats[keep]], dtype=np.int64)
-        x, boxes, labels = augment(image, boxes[keep], labels, np.random.default_rng([self.seed, k, 1]),
-                                   self.config.size)
-        if self.config.channel_order == "BGR":
-            x = x.flip(0)
-        prior_labels, deltas = match(torch.from_numpy(boxes), torch.from_numpy(labels), self.priors,
-                                     self.config.variances)
-        return (x - self.mean) / self.std, prior_labels, deltas
-
-
-def batches(n, batch_size: int, start: int, stop: int, seed: int):
-    """Batch sampler: for iterations start..stop-1, lists of (position, k) with k = it·B + j; each
-    epoch of a finite data set (n samples) is a permutation drawn from rng([seed, 10⁶ + epoch]);
-    for an endless one (n None) position = k."""
-    perm, perm_epoch = None, -1
-    for it in range(start, stop):
-        batch = []
-        for k in range(it * batch_size, (it + 1) * batch_size):
-            if n is None:
-                batch.append((k, k))
-                continue
-            epoch, pos = divmod(k, n)
-            if epoch != perm_epoch:
-                perm, perm_epoch = np.random.default_rng([seed, 10**6 + epoch]).permutation(n), epoch
-            batch.append((int(perm[pos]), k))
-        yield batch
+from .train_data import CocoImages, SyntheticImages, TrainSet, batches
+from .train_state import EMA, averaged, export, init_heads, read_last, training_state, write
 
 
 def learning_rate(it: int, base: float, warmup: int, total: int, decay: float = 0.25) -> float:
@@ -177,52 +95,6 @@ def smallest_size(config: SSDConfig) -> int:
     return hi
 
 
-def init_heads(model: SSD, box_heads: bool = True) -> None:
-    """Small head weights (N(0, 0.01²)), zero bias: near-uniform class scores at the start (the class
-    heads only, when not `box_heads`)."""
-    for head in list(model.cls_heads) + (list(model.box_heads) if box_heads else []):
-        nn.init.normal_(head.weight, std=0.01)
-        nn.init.zeros_(head.bias)
-
-
-class EMA:
-    """Exponential moving average of a model's state (the weights that are exported):
-    ema ← d·ema + (1 − d)·θ after every step, d = min(decay, (1 + t)/(10 + t)); buffers such as
-    BatchNorm's running statistics are copied. Averaging the iterates of a constant learning rate
-    gives much of the benefit of a decayed one, at any point of a run that may be resumed later."""
-
-    def __init__(self, model: nn.Module, decay: float, state: dict = None):
-        self.decay = decay
-        self.state = {k: v.detach().clone() for k, v in (state or model.state_dict()).items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        params = dict(model.named_parameters())
-        for k, v in model.state_dict().items():
-            if k in params:
-                self.state[k].mul_(d).add_(v.detach(), alpha=1 - d)
-            else:
-                self.state[k].copy_(v)
-
-    def model(self, like: nn.Module) -> nn.Module:
-        """A model of `like`'s kind (BatchNormSSD or plain SSD) and configuration holding the averaged
-        state (on the CPU)."""
-        out = BatchNormSSD(SSD(like.config)) if isinstance(like, BatchNormSSD) else SSD(like.config)
-        out.load_state_dict({k: v.cpu() for k, v in self.state.items()})
-        return out.eval()
-
-
-def export(model: nn.Module, path: str, info: dict) -> None:
-    """Write the folded model (a BatchNormSSD folded, a plain SSD as it is) in our checkpoint layout
-    (what `ssd.load(path)` reads)."""
-    folded = model.fold() if isinstance(model, BatchNormSSD) else model
-    tmp = path + ".tmp"
-    torch.save({"format": "xai-ssd", "config": folded.config.to_dict(), "state_dict": folded.state_dict(),
-                "training": info}, tmp)
-    os.replace(tmp, path)
-
-
 def _log(run: str, text: str) -> None:
     print(text, flush=True)
     with open(os.path.join(run, "train.log"), "a") as f:
@@ -251,7 +123,9 @@ def parse_args(argv=None):
     p.add_argument("--reset-class-heads", action="store_true",
                    help="with --init: start the class heads afresh (small random weights), keep body and box heads")
     p.add_argument("--generate", type=integer(0), default=0, help="first write this many synthetic images to --data")
-    p.add_argument("--seed", type=integer(0), default=1, help="data seed (generation) and sampling seed")
+    p.add_argument("--seed", type=integer(0), default=1,
+                   help="data seed (generation), sampling seed and, for a run from scratch, the seed of the "
+                        "initial weights")
     p.add_argument("--width", type=real(lambda v: v > 0, "> 0"), default=SHAPES_SSD512.width)
     p.add_argument("--size", type=integer(1), default=SHAPES_SSD512.size)
     p.add_argument("--iterations", type=integer(1), default=4000)
@@ -283,52 +157,16 @@ def parse_args(argv=None):
     return args
 
 
-def _state(model, ema, optimizer, it, args):
-    return {"model": model.state_dict(), "ema": ema.state, "optimizer": optimizer.state_dict(),
-            "iteration": it, "config": model.config.to_dict(), "args": vars(args),
-            "batchnorm": isinstance(model, BatchNormSSD)}
-
-
-def _save(path: str, state: dict) -> None:
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def _read_last(path: str):
-    """The training state in RUN/last.pt, or None if there is none; errors name the file."""
-    if not os.path.isfile(path):
-        return None
-    try:
-        ckpt = _read(path)
-    except ValueError as e:
-        raise ValueError(f"{e}; move it away to start the run afresh") from None
-    missing = [k for k in ("model", "ema", "optimizer", "iteration", "config", "args") if k not in ckpt]
-    if missing:
-        raise ValueError(f"{path} is not a checkpoint of ssd.train (missing {missing}); "
-                         "use another --run or move it away")
-    return ckpt
-
-
-def _averaged(ckpt: dict) -> nn.Module:
-    """The exported weights of a training state: its moving average (its model in old states), as a
-    BatchNormSSD, or as a plain SSD for a fine-tuning run (`--init`)."""
-    model = SSD(SSDConfig.from_dict(ckpt["config"]))
-    if ckpt.get("batchnorm", True):
-        model = BatchNormSSD(model)
-    model.load_state_dict(ckpt.get("ema", ckpt["model"]))
-    return model
-
-
 @one_line_errors("python -m ssd.train", interrupted="rerun the same command to resume from RUN/last.pt")
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     last = os.path.join(args.run, "last.pt")
-    ckpt = _read_last(last)
+    ckpt = read_last(last)
     if args.export_only:
         if ckpt is None:
             raise FileNotFoundError(f"no checkpoint to export: {last} does not exist")
-        export(_averaged(ckpt), args.export_only, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
+        export(averaged(ckpt), args.export_only, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
         print(f"wrote {args.export_only} (iteration {ckpt['iteration']})")
         return 0
     if ckpt is not None and ckpt["iteration"] >= args.iterations:
@@ -337,7 +175,7 @@ def main(argv=None) -> int:
                              "give at least that many, or --export-only PATH for its model")
         written = [os.path.join(args.run, "model.pt")] + ([args.export] if args.export else [])
         for path in written:      # nothing left to train: the models of last.pt once more
-            export(_averaged(ckpt), path, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
+            export(averaged(ckpt), path, {"iteration": ckpt["iteration"], "args": ckpt["args"]})
         _log(args.run, f"run already complete at iteration {args.iterations}: nothing to train; "
                        f"wrote {', '.join(written)} (raise --iterations to train on)")
         return 0
@@ -366,9 +204,11 @@ def main(argv=None) -> int:
         config = model.config
         if ckpt is None and args.reset_class_heads:
             init_heads(model, box_heads=False)
-    else:
-        model = BatchNormSSD(SSD(config))
-        init_heads(model.ssd)
+    else:      # from scratch, the initial weights drawn under --seed (a resumed run gets its state below)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(args.seed)
+            model = BatchNormSSD(SSD(config))
+            init_heads(model.ssd)
     model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start = 0
@@ -409,12 +249,12 @@ def main(argv=None) -> int:
                            f"{rate * args.batch_size:.2f} img/s ETA {_duration((args.iterations - done) / rate)}")
             window = []
         if done % args.checkpoint_every == 0 or done == args.iterations:
-            _save(last, _state(model, ema, optimizer, done, args))
+            write(last, training_state(model, ema, optimizer, done, args))
             info = {"iteration": done, "args": vars(args)}
-            averaged = ema.model(model)
-            export(averaged, os.path.join(args.run, "model.pt"), info)
+            average = ema.model(model)
+            export(average, os.path.join(args.run, "model.pt"), info)
             if args.export:
-                export(averaged, args.export, info)
+                export(average, args.export, info)
             _log(args.run, f"checkpoint at iteration {done}")
     _log(args.run, f"done: {args.iterations} iterations")
 

@@ -1,7 +1,7 @@
-"""The shared engine (lrp/engine.py): cores without ssd, loop == batched backward, two threads on one
-model, (prior, label) pairs as targets, hyperparameters and inputs checked."""
-import subprocess
-import sys
+"""The shared engine (lrp/engine.py and its parts): cores that know nothing of the detector, loop ==
+batched backward, two threads on one model, (prior, label) pairs as targets, hyperparameters and inputs
+checked, the windowed convolution transpose (lrp/kernels.py)."""
+import ast
 import threading
 from pathlib import Path
 
@@ -10,8 +10,9 @@ import torch
 
 import deeplift
 import lrp
+import perturb
 import ssd
-from lrp import engine
+from lrp import engine, kernels
 
 CONFIG = ssd.SHAPES_SSD512.replace(width=1 / 64)
 TARGETS = [ssd.Target(5, 1), ssd.Target(3000, 4), ssd.Target(21000, 6)]
@@ -28,47 +29,73 @@ def image(device="cpu"):
     return (30 * torch.randn(1, 3, 512, 512, generator=g)).to(device)
 
 
-CORES_WITHOUT_SSD = r"""
-import sys
-sys.modules["ssd"] = None                      # `import ssd` now raises ModuleNotFoundError
-import torch
-from torch import nn
-import deeplift, lrp, perturb
-
-torch.manual_seed(0)
-net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-                    nn.Flatten(), nn.Linear(12, 2, bias=False)).double()
-x = torch.rand(1, 2, 4, 4, dtype=torch.float64)
-seed = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
-# LRP-ε without biases conserves relevance: Σ R = Σ seed
-r = lrp.attribute(net, x, seed, lrp.composite(conv=lrp.Epsilon(0.0), linear=lrp.Epsilon(0.0), first=lrp.Flat()))
-assert abs(r.sum().item() - 1.0) < 1e-10, r.sum()
-# DeepLIFT with the conserving max-pool rule: Σ C = Δ output
-ref = torch.zeros_like(x)
-rules = deeplift.composite(first=deeplift.Flat(), maxpool=deeplift.MaxPoolRescale())
-c = deeplift.attribute(net, x, ref, seed, rules)
-assert abs(c.sum().item() - (net(x) - net(ref))[0, 0].item()) < 1e-10, c.sum()
-# SHAP of an additive score over 4 superpixels: exactly each superpixel's term (any permutations)
-segments = torch.arange(4).view(1, 4).repeat_interleave(2, 1).repeat_interleave(2, 0)            # [2,8]
-picture = torch.arange(1.0, 17.0, dtype=torch.float64).view(1, 1, 2, 8)
-weights = torch.tensor([1.0, -2.0, 3.0, 0.5], dtype=torch.float64)
-score = lambda b: (b[:, 0] * weights[segments]).sum(dim=(1, 2))[:, None]                        # noqa: E731
-phi = perturb.shap(score, picture, segments, n_permutations=2)[0]
-exact = torch.stack([(picture[0, 0] * weights[segments])[segments == s].sum() for s in range(4)])
-assert torch.allclose(phi, exact), (phi, exact)
-# the receptive field of a 3×3 convolution's output (1, 1) on a 4×4 input: rows and columns 0..2
-assert perturb.receptive_field([net[0]], 1, 1, (4, 4)) == (0, 2, 0, 2)
-assert not any(hasattr(p, "explain") for p in (lrp, deeplift, perturb))
-assert not [m for m in sys.modules if m.split(".")[0] == "ssd" and sys.modules[m] is not None]
-print("ok")
-"""
+def test_cores_explain_a_toy_network():
+    """lrp, deeplift and perturb on a toy net that is no detector: conservation, summation-to-delta,
+    exact SHAP of an additive score, a receptive field."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1, bias=False), torch.nn.ReLU(inplace=True),
+                              torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(12, 2, bias=False)).double()
+    x = torch.rand(1, 2, 4, 4, dtype=torch.float64)
+    seed = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    # LRP-ε without biases conserves relevance: Σ R = Σ seed
+    r = lrp.attribute(net, x, seed, lrp.composite(conv=lrp.Epsilon(0.0), linear=lrp.Epsilon(0.0), first=lrp.Flat()))
+    assert abs(r.sum().item() - 1.0) < 1e-10, r.sum()
+    # DeepLIFT with the conserving max-pool rule: Σ C = Δ output
+    ref = torch.zeros_like(x)
+    rules = deeplift.composite(first=deeplift.Flat(), maxpool=deeplift.MaxPoolRescale())
+    c = deeplift.attribute(net, x, ref, seed, rules)
+    assert abs(c.sum().item() - (net(x) - net(ref))[0, 0].item()) < 1e-10, c.sum()
+    # SHAP of an additive score over 4 superpixels: exactly each superpixel's term (any permutations)
+    segments = torch.arange(4).view(1, 4).repeat_interleave(2, 1).repeat_interleave(2, 0)            # [2,8]
+    picture = torch.arange(1.0, 17.0, dtype=torch.float64).view(1, 1, 2, 8)
+    weights = torch.tensor([1.0, -2.0, 3.0, 0.5], dtype=torch.float64)
+    score = lambda b: (b[:, 0] * weights[segments]).sum(dim=(1, 2))[:, None]                        # noqa: E731
+    phi = perturb.shap(score, picture, segments, n_permutations=2)[0]
+    exact = torch.stack([(picture[0, 0] * weights[segments])[segments == s].sum() for s in range(4)])
+    assert torch.allclose(phi, exact), (phi, exact)
+    # the receptive field of a 3×3 convolution's output (1, 1) on a 4×4 input: rows and columns 0..2
+    assert perturb.receptive_field([net[0]], 1, 1, (4, 4)) == (0, 2, 0, 2)
 
 
-def test_cores_work_without_ssd():
-    """lrp, deeplift and perturb import and run on a toy net while `import ssd` fails."""
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", CORES_WITHOUT_SSD], cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+ROOT = Path(__file__).resolve().parent.parent
+CORES = {"lrp": ["engine", "hooks", "backward_pass", "kernels", "rules", "composite", "attribute", "redistribute"],
+         "deeplift": ["rules", "attribute", "composite", "blur"],
+         "perturb": ["lime", "shap", "masking", "receptive_field", "ridge", "superpixels"]}
+FIRST_PARTY = ("ssd", "lrp", "deeplift", "perturb", "eval")
+
+
+def _imports(path: Path) -> set[str]:
+    """The first-party modules a file imports, at module level or inside functions: `from P import m`
+    counts as P.m where m is a module of P, `from .m import x` as package.m."""
+    package = ".".join(path.relative_to(ROOT).parent.parts)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                found.add(sub if (ROOT / sub.replace(".", "/")).with_suffix(".py").is_file() else module)
+    return {m for m in found if m.split(".")[0] in FIRST_PARTY}
+
+
+def test_cores_import_nothing_of_the_detector_but_its_checks():
+    """The cores of lrp, deeplift and perturb import, of this project, only each other and ssd.checks:
+    they know nothing of the detector."""
+    cores = {f"{package}.{name}" for package, names in CORES.items() for name in names}
+    for core in sorted(cores):
+        imported = _imports(ROOT / (core.replace(".", "/") + ".py"))
+        assert imported <= cores | {"ssd.checks"}, (core, imported - cores)
+
+
+def test_ssd_imports_no_method_and_no_evaluation():
+    """ssd is the lowest layer: no module of it imports lrp, deeplift, perturb or eval, not even inside
+    a function."""
+    for path in sorted((ROOT / "ssd").rglob("*.py")):
+        imported = _imports(path)
+        assert {m.split(".")[0] for m in imported} <= {"ssd"}, (path.relative_to(ROOT), imported)
 
 
 @pytest.mark.parametrize("method", ["lrp", "deeplift"])
@@ -226,10 +253,10 @@ def test_conv_input_gradient_on_the_reached_window_equals_the_whole_transpose(co
     assert conv.weight[0].numel() >= 256                                # a kernel heavy enough to crop
     geometry = (conv.stride, conv.padding, conv.dilation, conv.groups)
     weight = conv.weight.detach()
-    paddings, transpose = [], engine._transposed_conv
-    monkeypatch.setattr(engine, "_transposed_conv", lambda *args, padding=None: paddings.append(padding)
+    paddings, transpose = [], kernels._transposed_conv
+    monkeypatch.setattr(kernels, "_transposed_conv", lambda *args, padding=None: paddings.append(padding)
                         or transpose(*args, padding=padding))
-    got = engine.conv_input_gradient(grad, weight, geometry, a.shape, layout)
+    got = kernels.conv_input_gradient(grad, weight, geometry, a.shape, layout)
     assert paddings == [(0, 0)]                                         # the window's unpadded transpose
     want = torch.nn.grad.conv2d_input(a.shape, weight, grad, conv.stride, conv.padding, conv.dilation, conv.groups)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
@@ -244,8 +271,8 @@ def test_conv_input_gradient_of_a_zero_gradient_is_zero(monkeypatch):
     window search runs)."""
     conv = torch.nn.Conv2d(32, 6, 3, padding=1)
     assert conv.weight[0].numel() >= 256
-    monkeypatch.setattr(engine, "_transposed_conv", lambda *args, **kw: pytest.fail("transposed"))
+    monkeypatch.setattr(kernels, "_transposed_conv", lambda *args, **kw: pytest.fail("transposed"))
     grad = torch.zeros(1, 6, 128, 128)
-    got = engine.conv_input_gradient(grad, conv.weight.detach(), (conv.stride, conv.padding, conv.dilation, 1),
-                                     torch.Size((1, 32, 128, 128)), torch.contiguous_format)
+    got = kernels.conv_input_gradient(grad, conv.weight.detach(), (conv.stride, conv.padding, conv.dilation, 1),
+                                      torch.Size((1, 32, 128, 128)), torch.contiguous_format)
     assert got.shape == (1, 32, 128, 128) and not bool(got.any())

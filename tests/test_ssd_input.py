@@ -9,7 +9,7 @@ import torch
 
 import eval_oracle
 import ssd
-from lrp import engine
+from ssd import checks
 
 TINY = eval_oracle.TINY   # 128×128 input, five sources: each forward pass costs milliseconds
 
@@ -85,14 +85,14 @@ def test_input_on_another_device_is_named(tiny):
 
 
 def test_check_tensor_is_network_agnostic():
-    """The generic part (lrp.engine, shared by every package): floating point, dtype, finite; any shape."""
+    """The generic part (ssd.checks, shared by every package): floating point, dtype, finite; any shape."""
     v = torch.tensor([1.0, float("nan")], dtype=torch.float64)
     with pytest.raises(ValueError, match="baseline has 1 NaN and 0 ±inf values"):
-        engine.check_tensor(v, "baseline")
+        checks.check_tensor(v, "baseline")
     with pytest.raises(ValueError, match="seed is torch.float64 but the model computes in torch.float32"):
-        engine.check_tensor(torch.zeros(2, dtype=torch.float64), "seed", dtype=torch.float32)
+        checks.check_tensor(torch.zeros(2, dtype=torch.float64), "seed", dtype=torch.float32)
     w = torch.ones(4, 5)
-    assert engine.check_tensor(w, "w", dtype=torch.float32) is w
+    assert checks.check_tensor(w, "w", dtype=torch.float32) is w
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -1,0 +1,76 @@
+"""The argument checks of every package: bad input fails at once, with a message that names the
+argument, what it must be and what was given, instead of deep inside torch or as a silently wrong
+result (one NaN pixel makes every heatmap NaN; `topk` ranks NaN first).
+
+- `check_tensor(x, name, dtype, device)`: x itself, a floating-point torch tensor (of that dtype, on
+  that device where given) whose values are all finite; TypeError if it is not a tensor.
+- `check_integer(value, name, low)`: value as an int, an integer ≥ low (any integer for low=None);
+  never a bool, nor a float such as 2.0 or nan.
+- `check_real(value, name, within, interval)`: value as a float, a finite number for which
+  `within(value)` holds (`interval` says which, e.g. "> 0"); never a bool.
+- `check_hyperparameter(name, value, low)`: a rule's ε or γ, a finite number ≥ low.
+
+Each raises ValueError otherwise (`{name} must be …, got …`; with an empty name, as on a command line
+where argparse names the option, `must be …, got …`). Tensors are never cast: a float64 image
+is not rounded to float32 nor a float16 one widened, so that what is explained is exactly what was
+given, and the message names the cast to make instead. The command-line types of `ssd.cli` are these
+checks on the text typed, so that a bad value is reported the same way in code and on the command line.
+
+The checks know nothing of a network: `ssd.check_input` adds an SSD's input shape to `check_tensor`,
+and the cores of `lrp`, `deeplift` and `perturb` import this module and nothing else of `ssd`.
+"""
+import math
+import numbers
+
+import torch
+
+
+def _count_non_finite(x: torch.Tensor) -> str:
+    """'n NaN and m ±inf values (of N; the first at [i, j, …])' of a tensor holding some."""
+    bad = ~torch.isfinite(x)
+    nan = int(torch.isnan(x).sum())
+    first = [int(i) for i in torch.nonzero(bad)[0]]
+    return f"{nan} NaN and {int(bad.sum()) - nan} ±inf values (of {x.numel()}; the first at {first})"
+
+
+def check_tensor(x, name: str = "x", dtype: torch.dtype = None, device: torch.device = None) -> torch.Tensor:
+    """`x` itself if it is a floating-point torch tensor (of `dtype` and on `device` where given) with
+    only finite values. Raises TypeError if `x` is not a tensor, ValueError otherwise; the message
+    names the dtype or device asked for, or counts the NaN and ±inf values. Other dtypes are named,
+    never cast, so that what is explained is exactly what was given."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} is {x.dtype}, not floating point: pass x.to({dtype or torch.float32})")
+    if dtype is not None and x.dtype != dtype:
+        fix = {torch.float32: "x.float()", torch.float64: "x.double()"}.get(dtype, f"x.to({dtype})")
+        raise ValueError(f"{name} is {x.dtype} but the model computes in {dtype}: pass {fix} "
+                         f"(inputs are not cast, so that what is explained is what was given)")
+    if device is not None and x.device != torch.device(device):
+        raise ValueError(f"{name} is on {x.device} but the model on {device}: pass x.to('{device}')")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} has {_count_non_finite(x)}: every value must be finite")
+    return x
+
+
+def check_integer(value, name: str, low: int | None = 1) -> int:
+    """`value` as an int if it is an integer (not a bool, not a float such as 2.0 or nan) ≥ `low`
+    (None: any integer); ValueError naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (low is not None and value < low):
+        bound = "an integer" if low is None else f"an integer ≥ {low}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}".lstrip())
+    return int(value)
+
+
+def check_real(value, name: str, within=lambda v: True, interval: str = "") -> float:
+    """`value` as a float if it is a finite real number for which `within(value)` holds; ValueError
+    naming `name` and `interval` (e.g. "> 0", ">= 0") otherwise. A bool is not a number here."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and within(value)):
+        raise ValueError(f"{name} must be a finite number {interval}".strip() + f", got {value!r}")
+    return float(value)
+
+
+def check_hyperparameter(name: str, value, low: float = 0.0) -> float:
+    """A rule's hyperparameter (ε, γ) as a float: a finite number >= low (`check_real`)."""
+    return check_real(value, name, lambda v: v >= low, f">= {low:g}")
