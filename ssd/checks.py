@@ -4,8 +4,8 @@ result (one NaN pixel makes every heatmap NaN; `topk` ranks NaN first).
 
 - `check_tensor(x, name, dtype, device)`: x itself, a floating-point torch tensor (of that dtype, on
   that device where given) whose values are all finite; TypeError if it is not a tensor.
-- `check_integer(value, name, low)`: value as an int, an integer ≥ low (any integer for low=None);
-  never a bool, nor a float such as 2.0 or nan.
+- `check_integer(value, name, low, high)`: value as an int, an integer in [low, high] (no bound
+  where None); never a bool, nor a float such as 2.0 or nan.
 - `check_real(value, name, within, interval)`: value as a float, a finite number for which
   `within(value)` holds (`interval` says which, e.g. "> 0"); never a bool.
 - `check_hyperparameter(name, value, low)`: a rule's ε or γ, a finite number ≥ low.
@@ -53,11 +53,14 @@ def check_tensor(x, name: str = "x", dtype: torch.dtype = None, device: torch.de
     return x
 
 
-def check_integer(value, name: str, low: int | None = 1) -> int:
-    """`value` as an int if it is an integer (not a bool, not a float such as 2.0 or nan) ≥ `low`
-    (None: any integer); ValueError naming `name` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (low is not None and value < low):
-        bound = "an integer" if low is None else f"an integer ≥ {low}"
+def check_integer(value, name: str, low: int | None = 1, high: int | None = None) -> int:
+    """`value` as an int if it is an integer (not a bool, not a float such as 2.0 or nan) ≥ `low` and
+    ≤ `high` (None: no bound); ValueError naming `name` otherwise."""
+    integral = not isinstance(value, bool) and isinstance(value, numbers.Integral)
+    if not integral or (low is not None and value < low) or (high is not None and value > high):
+        bound = ("an integer" + (f" ≥ {low}" if low is not None and high is None else "")
+                 + (f" in [{low}, {high}]" if low is not None and high is not None else "")
+                 + (f" ≤ {high}" if low is None and high is not None else ""))
         raise ValueError(f"{name} must be {bound}, got {value!r}".lstrip())
     return int(value)
 

@@ -31,9 +31,9 @@ def _checked(convert, check):
     return parse
 
 
-def integer(low: int):
-    """argparse type: an integer ≥ low (`check_integer`)."""
-    return _checked(int, lambda value: check_integer(value, "", low))
+def integer(low: int, high: int | None = None):
+    """argparse type: an integer ≥ low (and ≤ high, if given) (`check_integer`)."""
+    return _checked(int, lambda value: check_integer(value, "", low, high))
 
 
 def real(within, interval: str):

@@ -190,7 +190,7 @@ def test_lime_normalisation_keeps_a_nan_coefficient(monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["lrp", "--repeats", "0"], "--repeats must be >= 1, got 0"),
+    (["lrp", "--repeats", "0"], "--repeats must be an integer ≥ 1, got 0"),
     (["lrp", "--width", "nan"], "--width must be a finite number > 0, got nan"),
     (["lrp", "--width", "0"], "--width must be a finite number > 0, got 0"),
 ])
@@ -203,9 +203,9 @@ def test_bench_arguments_exit_two_before_any_timing(argv, message, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--gamma", "nan"], "--gamma must be a finite number >= 0, got nan"),
-    (["--lime-samples", "1"], "--lime-samples must be >= 2, got 1"),
-    (["--superpixels", "1"], "--superpixels must be >= 2, got 1"),
-    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--lime-samples", "1"], "--lime-samples must be an integer ≥ 2, got 1"),
+    (["--superpixels", "1"], "--superpixels must be an integer in [2, 4096], got 1"),
+    (["--batch-size", "0"], "--batch-size must be an integer ≥ 1, got 0"),
     (["--device", "tpu9"], "--device"),
 ])
 def test_hans_arguments_exit_two_before_loading_the_model(argv, message, tmp_path, capsys, monkeypatch):

@@ -217,10 +217,10 @@ def test_bad_input_clear_errors_before_any_work(tiny_weights, tmp_path, capsys):
     cases = {("--methods", "lrp,gradcam"): "unknown method",
              ("--operators", "black"): "unknown removal operator",
              ("--units", "voxels"): "--units",
-             ("--lime-samples", "1"): "--lime-samples must be >= 2",
-             ("--max-images", "0"): "--max-images must be >= 1",
+             ("--lime-samples", "1"): "--lime-samples must be an integer ≥ 2",
+             ("--max-images", "0"): "--max-images must be an integer ≥ 1",
              ("--gamma", "nan"): "--gamma must be a finite number",
-             ("--score-threshold", "1.5"): "--score-threshold must be in [0, 1)"}
+             ("--score-threshold", "1.5"): "--score-threshold must be a finite number in [0, 1)"}
     for extra, message in cases.items():
         code, err = _error_run(capsys, base + list(extra) + ["--out", str(out)])
         assert code == 2 and message in err, (extra, err)

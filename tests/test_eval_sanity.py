@@ -311,15 +311,15 @@ def test_command_writes_every_output_and_resumes(weights, tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--samples", "0"], "--samples must be >= 1"),
+    (["--samples", "0"], "--samples must be an integer ≥ 1"),
     (["--variants", "sideways"], "--variants"),
     (["--methods", "lrp-gamma,bogus"], "unknown method"),
     (["--device", "tpu9"], "--device"),
     (["--data", "coco"], "--coco-root"),
     (["--weights", "/nonexistent.pt"], "weights file not found"),
-    (["--lime-samples", "1"], "--lime-samples must be >= 2"),   # LIME's fit needs two samples
+    (["--lime-samples", "1"], "--lime-samples must be an integer ≥ 2"),   # LIME's fit needs two samples
     (["--gamma", "nan"], "--gamma must be a finite number >= 0"),
-    (["--threads", "0"], "--threads must be >= 1"),
+    (["--threads", "0"], "--threads must be an integer ≥ 1"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(argv, message, tmp_path, capsys):
     assert sanity.main(argv + ["--out", str(tmp_path)]) == 2

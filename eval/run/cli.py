@@ -2,9 +2,10 @@
 
 Every option is declared here with its type and range (`integer`, `number`); an experiment only
 changes defaults (`defaults` of `add_arguments`) and adds its own options. A bad value is one line
-naming the option and the range, exit code 2, before any work:
+naming the option and the range (worded by ssd.checks, as everywhere in the project), exit code 2,
+before any work:
 
-    python -m eval.compare: error: --lime-samples must be >= 2, got 1
+    python -m eval.compare: error: --lime-samples must be an integer ≥ 2, got 1
 
 Groups: the run (--out, --fresh, --samples, --seed, --threads, --no-figures), the model and the data
 (--weights, --device, --data, --coco-root, --data-seed, --max-images, --score-threshold,
@@ -14,7 +15,6 @@ more than one value or the file system: the device exists, the weights are an em
 or a file, the COCO root holds its files, --out is not a file, LIME's and SHAP's budgets fit in memory.
 """
 import argparse
-import math
 import os
 import re
 from pathlib import Path
@@ -23,6 +23,7 @@ import torch
 
 from eval import methods as registry
 from eval.run.samples import SYNTHETIC_SEED
+from ssd.cli import integer, real
 
 MAX_SEED = 2 ** 63 - 1                  # torch and numpy generators take seeds below 2⁶³
 MAX_SUPERPIXELS = 4096                  # a superpixel of 64 pixels on a 512×512 input
@@ -38,47 +39,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def integer(low: int | None = None, high: int | None = None):
-    """argparse type: an integer in [low, high] ("must be >= low, got v")."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if low is not None and value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
-        return value
-    return parse
-
-
 def number(interval: str):
-    """argparse type: a finite number in `interval`: ">= 0", "> 0", "[0, 1)", "(0, 1)" …"""
+    """argparse type: a finite number in `interval`, written ">= 0", "> 0", "[0, 1)", "(0, 1]" …
+    (ssd.cli.real: the same check and words as every other number of the project)."""
     if interval[0] in "[(":
         lo, hi = (float(v) for v in interval[1:-1].split(","))
-        closed_lo, closed_hi = interval[0] == "[", interval[-1] == "]"
-
-        def within(v):
-            return (v >= lo if closed_lo else v > lo) and (v <= hi if closed_hi else v < hi)
-        what = f"in {interval}"
-    else:
-        op, bound = interval.split()
-        b = float(bound)
-
-        def within(v):
-            return v >= b if op == ">=" else v > b
-        what = f"a finite number {interval}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if not (math.isfinite(value) and within(value)):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
-        return value
-    return parse
+        left = (lambda v: v >= lo) if interval[0] == "[" else (lambda v: v > lo)
+        right = (lambda v: v <= hi) if interval[-1] == "]" else (lambda v: v < hi)
+        return real(lambda v: left(v) and right(v), f"in {interval}")
+    op, bound = interval.split()
+    b = float(bound)
+    return real((lambda v: v >= b) if op == ">=" else (lambda v: v > b), interval)
 
 
 def names(text: str) -> list[str]:
