@@ -128,3 +128,39 @@ def test_operators_keep_kept_pixels_and_fill_as_documented():
         removal.operators(["true"], x)
     with pytest.raises(ValueError, match="unknown removal"):
         removal.operators(["black"], x)
+
+
+@pytest.mark.parametrize("operator", removal.OPERATORS)
+@pytest.mark.parametrize("unit", curves.UNITS)
+def test_every_stored_point_equals_a_direct_evaluation_of_its_input(operator, unit):
+    """Each point a curve stores (computed once per key, reused for equal keys) equals the score of
+    the input it stands for, evaluated directly. The score reads a 16×16 field of a 32×32 image whose
+    pixels outside the field are textured: inpaint fills a removed field pixel from kept pixels
+    outside the field, so every removal anywhere can change the score. (Before: once every field
+    pixel was removed, the inpaint curve reused the fully removed score: [757, 767, 0, 0, 0] against
+    a direct [757, 767, 776, 778, 0].)"""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 32, 32, generator=g) * 100
+    background = torch.rand(1, 3, 32, 32, generator=g) * 100
+    field = torch.zeros(32, 32, dtype=torch.bool)
+    field[8:24, 8:24] = True
+
+    def score(b):                                       # reads the field only: a weighted sum of its pixels
+        w = torch.linspace(-1, 2, 16 * 16 * 3, dtype=torch.float64).view(3, 16, 16)
+        return (b[:, :, 8:24, 8:24].double() * w).sum(dim=(1, 2, 3))
+    ops = removal.operators([operator], x, background if operator == "true" else None)
+    rc = curves.RemovalCurves(score, x, field, ops, batch_size=5)
+    segments = _blocks(32, 4) if unit == "superpixels" else None
+    heatmap = field.float() * 10 + torch.rand(32, 32, generator=g)          # the field first, then the rest
+    ties = curves.tie_breaker(32 * 32, 1)
+    fractions = (0.0, 0.05, 0.2, 0.25, 0.3, 0.5, 0.8, 1.0)
+    requests = {d: rc.add_heatmap(operator, heatmap, d, fractions, segments, ties) for d in curves.DIRECTIONS}
+    rc.run()
+    for direction, request in requests.items():
+        order, steps = curves.removal_order(heatmap, direction, segments, ties)
+        for count, stored in zip(curves.counts_at(steps, fractions, 32 * 32).tolist(), rc.curve(request)):
+            mask = torch.zeros(32 * 32, dtype=torch.bool)
+            mask[order[:count]] = True
+            direct = float(score(ops[operator](mask.view(32, 32)))[0])
+            assert stored == pytest.approx(direct, rel=1e-6, abs=1e-6), (operator, unit, direction, count)
+    assert rc.passes_run <= rc.points

@@ -10,13 +10,17 @@ Order of pixels. Pixels: by relevance, ties broken by one random permutation per
 heatmap gains from the raster order of its zeros). Superpixels: by grouped relevance R_s/|s| (ties
 likewise); a fraction f removes the longest prefix of superpixels covering at most f of the image.
 
-No wasted passes. The score depends only on the pixels of the target's receptive field, and a
-pointwise operator changes only pixels where its fill differs from the image. So two removals that
-agree on R = field ∩ changed pixels give the same score: a point is keyed by (operator, ordering,
-number of R-pixels removed), with two keys every ordering of a sample shares — nothing of R
-removed (the unperturbed input, any operator) and all of R removed (the fully removed input). Each
-distinct key is evaluated once; the rest is reused, bit for bit. For `inpaint` (not pointwise)
-R is the whole image. `RemovalCurves.passes_run` / `passes_skipped` count both.
+No wasted passes. The score depends only on the pixels of the target's receptive field. A pointwise
+operator (grey, blur, true: a fixed fill computed from the original image) changes a pixel of the
+input only where that pixel is removed and its fill differs from the image, so two removals that
+agree on R = field ∩ changed pixels give the same input inside the field and the same score. An
+operator whose fill reads other pixels (inpaint: a removed pixel inside the field is filled from
+kept pixels outside it) can change the field through any removed pixel: for it R is every pixel it
+can change, the whole image. A point is keyed by (operator, ordering, number of R-pixels removed),
+with two keys every ordering of a sample shares — nothing of R removed (the unperturbed input, any
+operator) and all of R removed (the fully removed input). Each distinct key is evaluated once; the
+rest is reused, bit for bit (tests/test_eval_curves.py evaluates the input behind every point of
+every operator directly). `RemovalCurves.passes_run` / `passes_skipped` count both.
 """
 import math
 
@@ -83,7 +87,10 @@ class RemovalCurves:
 
     def __init__(self, score, x: torch.Tensor, field: torch.Tensor, operators: dict, batch_size: int = 8):
         self.score, self.x, self.operators, self.batch_size = score, x, operators, batch_size
-        self.relevant = {name: (field.to(x.device) & op.changes()).reshape(-1) for name, op in operators.items()}
+        # the pixels whose removal can change the score (module docstring): inside the field for a
+        # pointwise operator, anywhere it changes the input for one whose fill reads other pixels
+        self.relevant = {name: ((field.to(x.device) & op.changes()) if op.pointwise else op.changes()).reshape(-1)
+                         for name, op in operators.items()}
         self.orders = []           # (operator, order [HW]) per added ordering
         self.requests = []         # per request: list of keys
         self.todo = {}             # key -> (operator, ordering index, count)
