@@ -1,4 +1,4 @@
-"""Model-parameter randomisation sanity checks (eval.randomization, eval.similarity, eval.sanity).
+"""Model-parameter randomisation sanity checks (eval.sanity.randomization, eval.metrics.similarity, eval.sanity).
 
 Toy networks where the right answer is known: a heatmap that ignores the parameters is unchanged at
 every level; the gradient of a linear model is its weight vector, so redrawing the weights changes it

@@ -1,7 +1,7 @@
 """Everything measured for one explained detection, from its heatmaps: the record of each method.
 
 For a sample (one target of one image) and its heatmaps {method: [H,W]} this computes, sharing one
-set of model passes (eval.curves.RemovalCurves, no input evaluated twice):
+set of model passes (eval.removal.curves.RemovalCurves, no input evaluated twice):
 
 - faithfulness: MoRF and LeRF removal curves with every operator of the run (default `true`) and
   unit ("superpixels", optionally "pixels"), their normalised log-grid areas and the gap

@@ -2,15 +2,15 @@
 method on our SSD. An explanation that does not change when the model's parameters are redrawn
 cannot explain the model.
 
-For each selected detection (eval.samples, as in eval.compare) and method, the heatmap of the
-original model is compared with the heatmap of randomised copies (eval.randomization), for the
+For each selected detection (eval.run.samples, as in eval.compare) and method, the heatmap of the
+original model is compared with the heatmap of randomised copies (eval.sanity.randomization), for the
 same target: the original detection's (prior, label). Two variants, eight levels from the output
 down (heads, extras, fc6–fc7, conv5, conv4 with the ℓ2-Norm, conv3, conv2, conv1):
 
     cascading     step k: levels 1..k re-drawn (at conv1 every parameter is random)
     independent   step k: level k alone re-drawn
 
-Similarity (eval.similarity, higher = more similar, 1 = unchanged): Spearman ρ of |R| and of R, SSIM
+Similarity (eval.metrics.similarity, higher = more similar, 1 = unchanged): Spearman ρ of |R| and of R, SSIM
 of the maps normalised by their max |R|, top-10 % intersection; measured inside the target's
 receptive field, a rectangle outside of which every back-propagated map is 0 by the architecture,
 whatever the parameters. Each method's floor: its original map against the same map with the
@@ -18,7 +18,7 @@ pixels shuffled inside the receptive field (a random heatmap with the method's o
 "random" row, an i.i.d. uniform heatmap drawn afresh for the original and every level, is the common
 reference. A second reference, "two random models": the maps of two fully randomised copies
 (init seeds s and s + 1) against each other, the similarity that the architecture and the input
-alone give. The verdict rule (passes / partly / fails) is in eval.sanity_report.
+alone give. The verdict rule (passes / partly / fails) is in eval.sanity.summary.
 
 Written into --out (its own names, so that it can share a folder with eval.compare):
     sanity.jsonl          one record per (sample, method, variant, level) and per (sample, method)
@@ -32,7 +32,7 @@ Written into --out (its own names, so that it can share a folder with eval.compa
     sections/sanity.html (its section of report.html) and sanity.html (the section alone)
 
 Resume, --fresh, progress and torchrun sharding come from the runner (eval.run.runner). The default budget is
-reduced so that `python -m eval.sanity --out sanity` takes about 10 minutes on 2 idle CPU cores:
+reduced so that `python -m eval.sanity --out sanity` takes a few minutes on 2 idle CPU cores (eval/README.md):
 4 samples, LIME 200 samples, SHAP 2 permutations, 50 superpixels (README, "Sanity checks"); the
 paper's: --lime-samples 1000 --shap-permutations 4 --superpixels 250.
 """

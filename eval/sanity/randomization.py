@@ -5,7 +5,7 @@ A `Level` is a named group of modules (exact module names) and the function that
 them in place. For `ssd.SSD`, `ssd_levels(model)` gives, from the output down to the input:
 
     level      modules                                    re-drawn from
-    heads      cls_heads.*, box_heads.*                   W ~ N(0, 0.01²), b = 0 (ssd.train.init_heads)
+    heads      cls_heads.*, box_heads.*                   W ~ N(0, 0.01²), b = 0 (ssd.train_state.init_heads)
     extras     features.2 … (conv6_1 … conv11_2)          W, b ~ U(−1/√fan_in, 1/√fan_in)
     fc6–fc7    features.1.fc6, features.1.fc7             W, b ~ U(−1/√fan_in, 1/√fan_in)
     conv5      features.1.conv5_1 … conv5_3               W, b ~ U(−1/√fan_in, 1/√fan_in)
@@ -121,7 +121,7 @@ def randomised_models(model: nn.Module, levels: Sequence[Level], variant: str,
 
 def ssd_levels(model) -> list[Level]:
     """The eight levels of an ssd.SSD, from the heads down to conv1 (module docstring)."""
-    from ssd.train import init_heads
+    from ssd.train_state import init_heads
 
     convs = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
