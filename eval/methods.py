@@ -65,6 +65,23 @@ def _perturb(method: str, settings: dict):
     return run
 
 
+def _lrp_random_model(gamma: float):
+    """LRP-γ + ♭ of a copy of the model with every parameter re-drawn from its initialisation
+    (eval.sanity.randomization, init seed 0): a negative control that sees the architecture and the
+    input but nothing the model learned. The copy is made once per model and kept by this method."""
+    copies = {}
+
+    def run(model, x, targets, segments, **options):
+        from eval.sanity.randomization import randomized, ssd_levels
+        if id(model) not in copies:
+            copies.clear()
+            copies[id(model)] = randomized(model, ssd_levels(model), init_seed=0)
+            for p in copies[id(model)].parameters():
+                p.requires_grad_(False)
+        return _lrp("gamma", gamma)(copies[id(model)], x, targets, segments, **options)
+    return run
+
+
 def _gradient(model, x, targets, segments, **options):
     """∂logit/∂x summed over colour channels, one backward pass per target (x checked first)."""
     import ssd
@@ -88,9 +105,14 @@ _MAKERS = {   # name -> (label(settings), superpixel, run factory(settings))
     "deeplift-vanilla": (lambda s: "DeepLIFT (vanilla)", False, lambda s: _deeplift(0.0, None)),
     "deeplift-gamma": (lambda s: f"DeepLIFT-γ({s['gamma']:g})", False, lambda s: _deeplift(s["gamma"], None)),
     "gradient": (lambda s: "gradient", False, lambda s: _gradient),
+    "lrp-random-model": (lambda s: f"LRP-γ({s['gamma']:g}) + ♭ of a randomised model", False,
+                         lambda s: _lrp_random_model(s["gamma"])),
 }
 NAMES = tuple(_MAKERS)
-REFERENCE_LABELS = {"random": "random order", "mask": "ground-truth mask"}
+REFERENCE_LABELS = {"random": "random order", "mask": "ground-truth mask", "oracle": "oracle (greedy from the score)",
+                    "edge": "edge map (Sobel)", "box-gaussian": "Gaussian on the box"}
+SUFFIXES = {"-negated": "negated", "-positive": "ordered by R⁺", "-abs": "ordered by |R|",
+            "-sum": "summed over superpixels"}
 
 
 def get(name: str, settings: dict | None = None) -> Method:
@@ -103,8 +125,14 @@ def get(name: str, settings: dict | None = None) -> Method:
 
 
 def label(name: str, settings: dict | None = None) -> str:
-    """The display label of a method name (references "random" and "mask" included)."""
-    return REFERENCE_LABELS.get(name) or get(name, settings).label
+    """The display label of a row name: a method, a reference or control (REFERENCE_LABELS), or a
+    method with a suffix of eval.compare.rows ("lrp-negated": "LRP-γ(0.1) + ♭, negated")."""
+    if name in REFERENCE_LABELS:
+        return REFERENCE_LABELS[name]
+    for suffix, text in SUFFIXES.items():
+        if name.endswith(suffix) and name[:-len(suffix)] in _MAKERS:
+            return f"{get(name[:-len(suffix)], settings).label}, {text}"
+    return get(name, settings).label
 
 
 def check_methods(names_) -> list[str]:

@@ -27,7 +27,9 @@ from eval.run import store
 RECORDS = compare.EXPERIMENT.layout.records
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = {"lrp", "deeplift", "lime", "shap", "random", "mask"}
+METHODS = ("lrp", "deeplift", "lime", "shap")
+ROWS = {*METHODS, "oracle", "random", "mask", "edge", "box-gaussian", "lrp-random-model",
+        *(f"{m}-negated" for m in METHODS)}          # methods, references, negative controls (eval.compare.rows)
 
 
 def _run(out, weights, *extra):
@@ -81,7 +83,7 @@ def test_reference_run_writes_every_output(reference):
     assert {r["method"] for r in explained} == ROWS and len(explained) == 4 * len(ROWS)
     assert len([r for r in recs if r["kind"] == "sample"]) == 4
     faith = t["faithfulness"]["true"]["superpixels"]
-    assert set(faith) == ROWS and set(faith["lrp"]) == {"morf", "lerf", "gap"}
+    assert set(faith) == ROWS and set(faith["lrp"]) == {"morf", "lerf", "gap", "oracle_share"}
     assert set(faith["lrp"]["gap"]) >= {"mean", "ci95", "n", "n_images"}
     assert set(t["operator_fidelity"]) == {"grey", "blur", "inpaint"}
     assert set(t["outside_rf"]) == {"lrp", "deeplift", "lime", "shap"}
@@ -136,7 +138,8 @@ def test_resume_after_interruption_equals_uninterrupted(reference, tiny_weights,
     assert _run(tmp_path, tiny_weights) == 0                    # nothing left to do: no record added
     assert len(_records(tmp_path)) == len(keys)
     assert _run(tmp_path, tiny_weights, "--fresh", "--methods", "lrp") == 0
-    assert {r["method"] for r in _records(tmp_path)} == {"lrp", "random", "mask", ""}
+    assert {r["method"] for r in _records(tmp_path)} == {"lrp", "oracle", "random", "mask", "edge", "box-gaussian",
+                                                         "lrp-random-model", "lrp-negated", ""}
 
 
 def test_a_torn_last_record_is_redone_and_the_tables_equal(reference, tiny_weights, tmp_path, monkeypatch, one_thread):

@@ -29,6 +29,7 @@ from eval.run.timing import device_name, timed
 
 from . import summary, tables
 from .measure import Protocol, measure_sample
+from .rows import plan
 
 VARIANTS = ("lrp-epsilon", "lrp-gamma", "lrp-zplus", "deeplift-vanilla", "deeplift-gamma", "deeplift")  # figs 4, 5
 BASE_ARRAYS = ("image", "segments", "box", "gt_box", "gt_mask", "rf")
@@ -39,7 +40,8 @@ def protocol_of(args) -> Protocol:
     return Protocol(operators=tuple(cli.names(args.operators)), units=tuple(cli.names(args.units)),
                     flip_fractions=linear_grid(args.steps) if args.steps else (0.0,) + LOG_GRID,
                     fidelity_operators=fidelity, random_orders=args.random_orders, seed=args.seed,
-                    batch_size=args.batch_size)
+                    batch_size=args.batch_size, oracle=not args.no_oracle, controls=not args.no_controls,
+                    ablations=args.ablations)
 
 
 def sample_fields(sample) -> dict:
@@ -69,6 +71,11 @@ class Compare(Experiment):
                             "settings (about 4·10⁵ passes: use a GPU) or not at all")
         g.add_argument("--steps", type=cli.integer(1), default=None, help="the paper's pixel flipping (table 2) on "
                        "this many linear steps (paper: 100); default: the 14-point log grid of the removal curves")
+        g.add_argument("--no-oracle", action="store_true", help="leave out the oracle row (eval.removal.oracle)")
+        g.add_argument("--no-controls", action="store_true",
+                       help="leave out the negative controls (edge, box-gaussian, lrp-random-model, <method>-negated)")
+        g.add_argument("--ablations", action="store_true",
+                       help="add the ablations of the ordering (<method>-positive, -abs, -sum; eval.compare.rows)")
 
     def check(self, args) -> None:
         if args.operators is None:
@@ -103,21 +110,25 @@ class Compare(Experiment):
         args = ctx.args
         selected = selected_for(ctx)
         samples = [s for item in selected for s in item.samples]
-        settings = registry.settings_of(args)
-        ctx.state.update(samples=samples, settings=settings, protocol=protocol_of(args),
-                         methods={m: registry.get(m, settings) for m in args.method_names},
-                         passes_run=0, passes_skipped=0)
+        settings, protocol = registry.settings_of(args), protocol_of(args)
+        explained = args.method_names + (["lrp-random-model"] if protocol.controls else [])
+        ctx.state.update(samples=samples, settings=settings, protocol=protocol,
+                         methods={m: registry.get(m, settings) for m in explained},
+                         passes_run=0, passes_skipped=0, stages={})
         return selected
 
     def rows(self, ctx, item) -> list[str]:
-        """The rows each sample of an image needs: the methods, the references."""
-        return ctx.args.method_names + ["random"] + (["mask"] if item.masks is not None else [])
+        """The rows each sample of an image needs (eval.compare.rows.plan)."""
+        p = ctx.state["protocol"]
+        superpixel = {m for m, method in ctx.state["methods"].items() if method.superpixel}
+        return [r.name for r in plan(ctx.args.method_names, superpixel, p.random_orders, item.masks is not None,
+                                     p.has_oracle(), p.controls, p.ablations)]
 
     def expected(self, ctx, item) -> dict:
         out = {}
         for s in item.samples:
             for row in self.rows(ctx, item):
-                heatmap = (f"{HEATMAP}{row}",) if row in ctx.args.method_names else ()
+                heatmap = (f"{HEATMAP}{row}",) if row in ctx.state["methods"] else ()
                 out["explanation", s.sample_id, row] = (s.sample_id, BASE_ARRAYS + heatmap)
             figure = tuple(f"{HEATMAP}{v}" for v in VARIANTS) if item.index == 0 and s is item.samples[0] else ()
             out["sample", s.sample_id, ""] = (s.sample_id, BASE_ARRAYS + figure)
@@ -158,13 +169,14 @@ class Compare(Experiment):
         for s in todo:
             stored = store.load_arrays(s.sample_id)
             heatmaps[s.sample_id] = {m: torch.as_tensor(stored[f"{HEATMAP}{m}"], device=item.x.device)
-                                     for m in args.method_names if m not in todo_rows[s.sample_id]
+                                     for m in state["methods"] if m not in todo_rows[s.sample_id]
                                      and f"{HEATMAP}{m}" in stored}
         for name, method in state["methods"].items():
             need = [s for s in todo if name not in heatmaps[s.sample_id]]
             if not need:
                 continue
             maps, seconds = timed(lambda: method.explain(model, item.x, [s.target for s in need], segments), ctx.device)
+            self.stage(ctx, f"explain {name}", seconds)
             for s, h in zip(need, maps):
                 heatmaps[s.sample_id][name] = h
                 store.save_arrays(s.sample_id, **{f"{HEATMAP}{name}": h})
@@ -175,8 +187,10 @@ class Compare(Experiment):
         superpixel_methods = {m for m, method in state["methods"].items() if method.superpixel}
         for s in todo:
             rows = todo_rows[s.sample_id]
-            bodies, sample_body = measure_sample(model, item, s, heatmaps[s.sample_id], segments,
-                                                 superpixel_methods, state["protocol"])
+            (bodies, sample_body), seconds = timed(lambda: measure_sample(
+                model, item, s, heatmaps[s.sample_id], segments, args.method_names, superpixel_methods,
+                state["protocol"]), ctx.device)
+            self.stage(ctx, "measure (removal curves, oracle, metrics)", seconds)
             fields = sample_fields(s)
             for row, body in bodies.items():
                 if row in rows:
@@ -188,6 +202,10 @@ class Compare(Experiment):
             if "sample" in rows:
                 store.append({"kind": "sample", **fields, "method": "", **sample_body})
         ctx.progress.step(len(todo), self.status(ctx))
+
+    def stage(self, ctx, name: str, seconds: float) -> None:
+        """Add to the time spent in one stage of the run (printed and kept in tables.json)."""
+        ctx.state["stages"][name] = ctx.state["stages"].get(name, 0.0) + seconds
 
     def figure_variants(self, ctx, item, segments) -> None:
         """Figures 4 and 5: the first sample explained by LRP-ε/γ/z⁺ and DeepLIFT vanilla/γ/γ+♭, stored

@@ -35,8 +35,11 @@ from eval.metrics.outside_rf import outside_rf
 from eval.metrics.superpixels import group
 from eval.removal import curves
 from eval.removal.curves import LOG_GRID, RemovalCurves
+from eval.removal.oracle import active_superpixels, greedy_order, pixel_order
 from eval.removal.operators import OPERATORS
 from eval.removal.operators import operators as make_operators
+
+from .rows import plan, with_maps
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class Protocol:
     operators: removal operators of the faithfulness curves; units: "superpixels" and/or "pixels";
     flip_fractions: the grid of the paper's pixel flipping ((0,) + LOG_GRID, or 101 linear steps);
     fidelity_operators: the operators compared against true removal (needs the synthetic scene);
-    random_orders: random orders averaged in the "random" row; seed: of the random orders and ties."""
+    random_orders: random orders averaged in the "random" row; seed: of the random orders and ties;
+    oracle, controls, ablations: the rows of eval.compare.rows to add (the oracle needs `true` removal
+    on superpixels)."""
 
     operators: tuple = ("true",)
     units: tuple = ("superpixels",)
@@ -55,6 +60,13 @@ class Protocol:
     random_orders: int = 3
     seed: int = 0
     batch_size: int = 8
+    oracle: bool = True
+    controls: bool = True
+    ablations: bool = False
+
+    def has_oracle(self) -> bool:
+        """The oracle needs true removal (its inert superpixels) on superpixels."""
+        return self.oracle and "true" in self.operators and "superpixels" in self.units
 
     def curve_fractions(self) -> tuple:
         """The faithfulness grid with 0 in front (s_0); LOG_GRID ends at 1 (s_all)."""
@@ -71,14 +83,16 @@ def score_function(model, target):
     return lambda x: f(x)[:, 0]
 
 
-def measure_sample(model, item, sample, heatmaps: dict, segments: torch.Tensor, superpixel_methods,
+def measure_sample(model, item, sample, heatmaps: dict, segments: torch.Tensor, methods, superpixel_methods,
                    protocol: Protocol) -> tuple[dict, dict]:
-    """Records of one sample: ({method: record body}, sample record body).
+    """Records of one sample: ({row: record body}, sample record body).
 
-    heatmaps {method: [H,W]} (any subset of the run's methods); superpixel_methods: the names whose
-    maps are painted from superpixels (LIME, SHAP: no pixel-wise paper metrics). The references
-    "random" and (given a mask) "mask" get rows too; the sample record holds the operator fidelity,
-    the passes run and skipped, the ends s_0 / s_all of every operator and the localization nulls."""
+    heatmaps {name: [H,W]}: the maps of the run's `methods` (any subset) and, for the controls, the
+    randomised model's ("lrp-random-model"); superpixel_methods: the names whose maps are painted from
+    superpixels (LIME, SHAP: no pixel-wise paper metrics). The rows (eval.compare.rows) add the
+    references, the controls and the ablations the protocol asks for; the sample record holds the
+    operator fidelity, the passes run and skipped (the oracle's own among them), the ends s_0 / s_all
+    of every operator and the localization nulls."""
     x = item.x
     H, W = x.shape[2:]
     field = perturb.ssd_receptive_fields(model, [sample.target], (H, W), x.device)[0]
@@ -94,42 +108,53 @@ def measure_sample(model, item, sample, heatmaps: dict, segments: torch.Tensor, 
     segment_ties = curves.tie_breaker(int(segments.max()) + 1, _seed(protocol.seed, sample.sample_id, "segment ties"),
                                       x.device)
     grid, flip = protocol.curve_fractions(), protocol.flip_fractions
+    oracle = protocol.has_oracle()
+    rows = with_maps(plan(methods, superpixel_methods, protocol.random_orders, mask is not None, oracle,
+                          protocol.controls, protocol.ablations), heatmaps, item.image, sample.box, mask)
 
-    def request(heatmap, operator, unit, direction, fractions):
-        return rc.add_heatmap(operator, heatmap, direction, fractions, segments if unit == "superpixels" else None,
-                              ties, segment_ties)
-
-    # what each row asks for: {row: [heatmaps]} (random: several orders, averaged)
-    rows = {m: [h] for m, h in heatmaps.items()}
-    rows["random"] = [None] * protocol.random_orders
-    if mask is not None:
-        rows["mask"] = [mask.to(x.dtype)]
-    asked = {}
-    for row, maps in rows.items():
-        for k, h in enumerate(maps):
+    asked = {}                       # (row, map k, "faith" | "flip", operator, unit, direction) -> request
+    for row in rows:
+        for k, h in enumerate(row.maps):
             for unit in curves.UNITS:
+                if unit == "pixels" and row.aggregate != "mean":
+                    continue
+                seg = segments if unit == "superpixels" else None
                 h_unit = h if h is not None else curves.random_heatmap(
-                    (H, W), _seed(protocol.seed, sample.sample_id, f"random {k}"),
-                    segments if unit == "superpixels" else None, x.device)
+                    (H, W), _seed(protocol.seed, sample.sample_id, f"random {k}"), seg, x.device)
                 if unit in protocol.units:
                     for op in protocol.operators:
                         for d in curves.DIRECTIONS:
-                            asked[row, k, "faith", op, unit, d] = request(h_unit, op, unit, d, grid)
-                if row != "mask" and (unit == "superpixels" or row not in superpixel_methods):
-                    asked[row, k, "flip", "grey", unit, "morf"] = request(h_unit, "grey", unit, "morf", flip)
+                            asked[row.name, k, "faith", op, unit, d] = rc.add_heatmap(
+                                op, h_unit, d, grid, seg, ties, segment_ties, row.aggregate)
+                if row.flipping and (unit == "superpixels" or not row.native_superpixels):
+                    asked[row.name, k, "flip", "grey", unit, "morf"] = rc.add_heatmap(
+                        "grey", h_unit, "morf", flip, seg, ties, segment_ties)
     for op in ops:           # every operator's two ends (s_0, s_all), needed to normalise
         rc.add(op, torch.arange(H * W, device=x.device), torch.tensor([0, H * W], device=x.device))
     rc.run()
+    oracle_passes = 0
+    if oracle:               # its ordering is chosen from the score (eval.removal.oracle), then scored as any
+        active = active_superpixels(segments, field, ops["true"].changes())
+        for d in curves.DIRECTIONS:
+            order, passes = greedy_order(score, ops["true"], segments, active, d, *rc.ends("true"), grid,
+                                         batch_size=protocol.batch_size)
+            oracle_passes += passes
+            pixels, steps = pixel_order(order, segments)
+            asked["oracle", 0, "faith", "true", "superpixels", d] = rc.add("true", pixels, curves.counts_at(steps, grid, H * W))
+        rc.run()
 
     bodies = {}
-    for row, maps in rows.items():
+    for row in rows:
+        count = max(1, len(row.maps))
         faith, flipping = {}, {}
         for op in protocol.operators:
             s0, s_all = rc.ends(op)
             for unit in protocol.units:
+                if (row.name, 0, "faith", op, unit, "morf") not in asked:
+                    continue
                 entry = {}
                 for d in curves.DIRECTIONS:
-                    raw = [rc.curve(asked[row, k, "faith", op, unit, d]) for k in range(len(maps))]
+                    raw = [rc.curve(asked[row.name, k, "faith", op, unit, d]) for k in range(count)]
                     mean = [sum(v) / len(raw) for v in zip(*raw)]
                     norm = normalised(mean, s0, s_all)
                     entry[d] = None if norm is None else log_auc(norm[1:], grid[1:])
@@ -137,20 +162,21 @@ def measure_sample(model, item, sample, heatmaps: dict, segments: torch.Tensor, 
                 entry["gap"] = None if entry["morf"] is None else entry["lerf"] - entry["morf"]
                 faith.setdefault(op, {})[unit] = entry
         for unit in curves.UNITS:
-            keys = [(row, k, "flip", "grey", unit, "morf") for k in range(len(maps))]
+            keys = [(row.name, k, "flip", "grey", unit, "morf") for k in range(count)]
             if keys[0] in asked:
                 raw = [rc.curve(asked[key]) for key in keys]
                 mean = [sum(v) / len(raw) for v in zip(*raw)]
                 flipping[unit] = {"auc": linear_auc(mean, flip), "curve": mean}
-        body = {"faithfulness": faith, "flipping": flipping}
-        if row in heatmaps:
-            body["metrics"] = heatmap_metrics(heatmaps[row], segments, field, sample.box, mask,
-                                              native_superpixels=row in superpixel_methods)
-        bodies[row] = body
+        body = {"faithfulness": faith, "flipping": flipping, "row_kind": row.kind}
+        if row.metrics:
+            body["metrics"] = heatmap_metrics(row.maps[0], segments, field, sample.box, mask,
+                                              native_superpixels=row.native_superpixels)
+        bodies[row.name] = body
 
     fidelity, fidelity_passes = operator_fidelity(item, score, ops, protocol.fidelity_operators, sample.gt_index)
     sample_body = {
-        "passes_run": rc.passes_run + fidelity_passes, "passes_skipped": rc.passes_skipped,
+        "passes_run": rc.passes_run + fidelity_passes + oracle_passes, "passes_skipped": rc.passes_skipped,
+        "oracle_passes": oracle_passes, "superpixels": int(segments.max()) + 1,
         "ends": {op: dict(zip(("s0", "s_all"), rc.ends(op))) for op in ops},
         "fidelity": fidelity, "field_pixels": int(field.sum()),
         "localization_null": {"box": localization_null(field, sample.box),

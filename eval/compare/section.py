@@ -113,17 +113,23 @@ def write_section(out_dir, data: dict, samples: list[StoredSample]) -> list[str]
                    "said to beat another on any headline metric.</p>")
     fidelity = tables.operator_fidelity(data)
     pictures, written = gallery(out_dir, samples)
-    parts = ['<section id="compare"><h2>Comparison of the methods (eval.compare)</h2>', "<h3>Run</h3>", meta_html(data),
+    shows = "".join(f"<li>{html.escape(c)}</li>" for c in data.get("conclusions") or [])
+    sanity = tables.metric_sanity(data)
+    mde = tables.mde_text(data)
+    parts = ['<section id="compare"><h2>Comparison of the methods (eval.compare)</h2>',
+             f"<h3>What this run shows</h3><ul>{shows}</ul>", "<h3>Run</h3>", meta_html(data),
              "<h3>Faithfulness</h3>",
              "<p>Removal curves: the target's probability, normalised to 1 unremoved and 0 fully removed, while its "
              "most (MoRF) or least (LeRF) relevant superpixels are removed; areas over a log axis of the removed "
              "fraction (0.1 %–100 %). Cells: mean [95 % interval, bootstrap over images] (n samples, images).</p>",
-             "<h4>What the paired intervals support</h4>", claims_html]
+             ]
     parts += [t.html(4) for t in tables.faithfulness(data)]
-    parts += [figure_html(out_dir, "faithfulness"),
-              "<details><summary>All paired differences a − b (mean, 95 % interval over images, n)</summary>"
-              + tables.paired(data).html(4) + "</details>"]
+    parts += [figure_html(out_dir, "faithfulness"), tables.claims_table(data).html(4),
+              f"<p>{html.escape(mde)}</p>" if mde else "", sanity.html(4) if sanity else ""]
     parts += [t.html(4) for t in tables.by_layer(data)]
+    parts += ["<details><summary>Every paired difference a − b (exploratory; mean, 95 % interval over images, n)"
+              "</summary><h4>The differences whose interval excludes 0</h4>", claims_html,
+              tables.paired(data).html(4) + "</details>"]
     parts += ["<h3>How to remove pixels: operator fidelity</h3>",
               "<p>Every object of the sampled images removed with each operator, against its true removal (the "
               "image rendered without it).</p>",

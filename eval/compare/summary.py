@@ -23,6 +23,8 @@ from eval.metrics import higher_is_better
 from eval.removal.curves import LOG_GRID
 from eval.run.samples import SOURCE_GROUPS
 
+from .claims import claims, conclusions
+
 MODES = ("pixels", "superpixels")
 PAPER_SETTING = "paper: COCO / SSD512 / Titan V"
 
@@ -80,7 +82,12 @@ class Records:
                 self.rows.setdefault(r["method"], {})[r["sample_id"]] = r
             elif r.get("kind") == "sample":
                 self.samples[r["sample_id"]] = r
-        self.references = [m for m in ("random", "mask") if m in self.rows]
+        self.references = [m for m in ("oracle", "random", "mask") if m in self.rows]
+        kinds = {m: next(iter(rows.values())).get("row_kind") for m, rows in self.rows.items()}
+        self.controls = [m for m, k in kinds.items() if k == "control"]
+        self.ablations = [m for m, k in kinds.items() if k == "ablation"]
+        self.all_rows = self.methods + self.references + self.controls + self.ablations
+        self.headline = None               # (operator, unit) of the claims: the run's first
 
     def values(self, method: str, *path) -> dict:
         """{sample_id: value} of one method (None where missing)."""
@@ -92,13 +99,32 @@ class Records:
                                        [self.image_of[s] for s in ids])
 
 
+def oracle_shares(rec: Records, op: str, unit: str, row: str) -> dict:
+    """{sample: (gap − gap_random) / (gap_oracle − gap_random)}: the row's gap as a share of the
+    oracle's (random 0, oracle 1); None where the oracle is not at least 0.05 above random."""
+    gap = lambda m: rec.values(m, "faithfulness", op, unit, "gap")     # noqa: E731
+    mine, random, oracle = gap(row), gap("random"), gap("oracle")
+    out = {}
+    for s, v in mine.items():
+        if None in (v, random.get(s), oracle.get(s)) or oracle[s] - random[s] < 0.05:
+            out[s] = None
+        else:
+            out[s] = (v - random[s]) / (oracle[s] - random[s])
+    return out
+
+
 def faithfulness(rec: Records, operators, units) -> dict:
+    """{operator: {unit: {row: {"morf", "lerf", "gap", "oracle_share"}}}} over every row of the run."""
     out = {}
     for op in operators:
         for unit in units:
-            for m in rec.methods + rec.references:
-                out.setdefault(op, {}).setdefault(unit, {})[m] = {
-                    key: rec.cell(rec.values(m, "faithfulness", op, unit, key)) for key in ("morf", "lerf", "gap")}
+            for m in rec.all_rows:
+                cells = {key: rec.cell(rec.values(m, "faithfulness", op, unit, key)) for key in ("morf", "lerf", "gap")}
+                if cells["gap"]["n"] == 0:
+                    continue                          # a row without curves of this operator and unit
+                if "oracle" in rec.rows and m not in ("oracle", "random"):
+                    cells["oracle_share"] = rec.cell(oracle_shares(rec, op, unit, m))
+                out.setdefault(op, {}).setdefault(unit, {})[m] = cells
     return out
 
 
@@ -118,7 +144,8 @@ def by_layer(rec: Records, operators, units) -> dict:
 
 
 def paired(rec: Records, operators, units) -> list[dict]:
-    """Every pair of rows (methods and references) on every headline metric."""
+    """Every pair of rows (methods and references) on every headline metric: the exploratory table,
+    its p-values Holm-adjusted over the whole table (`p_holm_table`). Claims come from `claims`."""
     rows = rec.methods + rec.references
     metrics = [(key, op, unit, ("faithfulness", op, unit, key)) for op in operators for unit in units
                for key in ("gap", "morf", "lerf")]
@@ -136,6 +163,8 @@ def paired(rec: Records, operators, units) -> list[dict]:
                 a_higher = d["mean_diff"] > 0
                 better = a if a_higher == higher_is_better(metric) else b
             out.append({"metric": metric, "operator": op, "unit": unit, "a": a, "b": b, **d, "better": better})
+    for entry, p in zip(out, stats.holm([e["p"] for e in out])):
+        entry["p_holm_table"] = p
     return out
 
 
@@ -215,12 +244,20 @@ def build(records: list[dict], sample_ids, methods, settings: dict) -> tuple[dic
     """(tables.json content without the run's meta, curves.json content)."""
     rec = Records(records, sample_ids, methods)
     operators, units = settings["operators"], settings["units"]
+    rec.operators, rec.units = list(operators), list(units)
     samples = list(rec.samples.values())
-    data = {"n_samples": len(rec.ids), "n_images": len(set(rec.image_of.values())),
+    data = {"n_samples": len(rec.ids), "n_images": len(set(rec.image_of.values())), "methods": list(methods),
+            "rows": {"methods": rec.methods, "references": rec.references, "controls": rec.controls,
+                     "ablations": rec.ablations},
             "passes_run": sum(r.get("passes_run", 0) for r in samples),
             "passes_skipped": sum(r.get("passes_skipped", 0) for r in samples),
+            "oracle_passes": sum(r.get("oracle_passes", 0) for r in samples),
+            "superpixels": stats.cluster_bootstrap([r.get("superpixels") for r in samples],
+                                                   [r["image_id"] for r in samples]),
             "faithfulness": faithfulness(rec, operators, units), "by_layer": by_layer(rec, operators, units),
             "paired": paired(rec, operators, units), "operator_fidelity": operator_fidelity(rec),
             "outside_rf": {m: rec.cell(rec.values(m, "metrics", "outside_rf")) for m in rec.methods},
-            "tables": paper_tables(rec)}
+            "tables": paper_tables(rec),
+            **claims(rec, lambda op, unit, row: oracle_shares(rec, op, unit, row))}
+    data["conclusions"] = conclusions(data)
     return data, curve_bands(rec, operators, units, settings["flip_fractions"])

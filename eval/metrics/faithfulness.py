@@ -18,7 +18,8 @@ import numpy as np
 from .registry import Metric
 
 METRICS = (Metric("morf", "MoRF AUC", False), Metric("lerf", "LeRF AUC", True),
-           Metric("gap", "gap = LeRF − MoRF", True))
+           Metric("gap", "gap = LeRF − MoRF", True),
+           Metric("oracle_share", "(gap − random's) / (oracle's − random's): random 0, oracle 1", True))
 
 def normalised(curve, s0: float, s_all: float) -> list | None:
     """(s − s_all) / (s_0 − s_all) per point; None when s_0 ≈ s_all (nothing to normalise by)."""

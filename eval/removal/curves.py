@@ -43,13 +43,13 @@ def tie_breaker(n: int, seed: int, device=None) -> torch.Tensor:
 
 
 def removal_order(heatmap: torch.Tensor, direction: str, segments: torch.Tensor | None, ties: torch.Tensor,
-                  segment_ties: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  segment_ties: torch.Tensor | None = None, aggregate: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
     """(order, steps) of a heatmap [H,W]: `order` [HW] the pixel indices in removal order, `steps` the
     removal counts allowed (all 0..HW for pixels; the prefix sums of the superpixel sizes in order).
 
     direction "morf" (highest relevance first) or "lerf" (lowest first); `segments` [H,W] switches
-    to superpixels (grouped relevance R_s/|s|); `ties` [HW] (and `segment_ties` [S]) are random
-    permutations that break ties."""
+    to superpixels (grouped relevance R_s/|s|, or R_s with aggregate="sum"); `ties` [HW] (and
+    `segment_ties` [S]) are random permutations that break ties."""
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}: use 'morf' or 'lerf'")
     n = heatmap.numel()
@@ -62,7 +62,10 @@ def removal_order(heatmap: torch.Tensor, direction: str, segments: torch.Tensor 
     count = int(labels.max()) + 1
     sizes = torch.bincount(labels, minlength=count)
     grouped = torch.zeros(count, dtype=torch.float64, device=heatmap.device).index_add_(0, labels, values)
-    grouped = grouped / sizes.clamp(min=1)
+    if aggregate == "mean":
+        grouped = grouped / sizes.clamp(min=1)
+    elif aggregate != "sum":
+        raise ValueError(f"unknown aggregate {aggregate!r}: use 'mean' or 'sum'")
     perm = segment_ties if segment_ties is not None else torch.arange(count, device=heatmap.device)
     segment_order = perm[torch.argsort(sign * grouped[perm], stable=True)]
     rank = torch.empty_like(segment_order)
@@ -123,10 +126,10 @@ class RemovalCurves:
         return len(self.requests) - 1
 
     def add_heatmap(self, operator: str, heatmap: torch.Tensor, direction: str, fractions, segments=None,
-                    ties=None, segment_ties=None) -> int:
+                    ties=None, segment_ties=None, aggregate: str = "mean") -> int:
         """`add` for the removal order of a heatmap [H,W] (see removal_order) at `fractions`."""
         ties = torch.arange(heatmap.numel(), device=heatmap.device) if ties is None else ties
-        order, steps = removal_order(heatmap, direction, segments, ties, segment_ties)
+        order, steps = removal_order(heatmap, direction, segments, ties, segment_ties, aggregate)
         return self.add(operator, order, counts_at(steps, fractions, heatmap.numel()))
 
     def run(self) -> None:

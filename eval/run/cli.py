@@ -85,6 +85,8 @@ def add_arguments(p: argparse.ArgumentParser, defaults: dict) -> None:
     data.add_argument("--score-threshold", type=number("[0, 1)"), default=0.5, help="detections kept (0.5)")
     data.add_argument("--iou-threshold", type=number("[0, 1)"), default=0.5,
                       help="IoU with a ground-truth object of its class for a detection to count (0.5)")
+    data.add_argument("--per-image", type=integer(0), default=d.get("per_image", 2),
+                      help="at most this many detections per image (default %(default)s; 0: no limit)")
     data.add_argument("--batch-size", type=integer(1), default=None,
                       help="inputs per forward pass when perturbing (default: 2 on the CPU, 32 on CUDA)")
     method = p.add_argument_group("methods")

@@ -3,7 +3,9 @@
 Images are visited in a fixed order (synthetic: image 0, 1, 2, … of the held-out seed; COCO: sorted
 image ids). In each image the detections with score ≥ 0.5 are taken in order of decreasing score,
 and a detection is kept when it matches a not yet matched ground-truth object of the same class at
-IoU ≥ 0.5 (greedy, as in COCO evaluation). Selection stops at N samples.
+IoU ≥ 0.5 (greedy, as in COCO evaluation); at most `per_image` of them (2 by default), so that the
+samples spread over images: detections of one image share their background and their superpixels,
+and an interval can only be as narrow as the number of images allows. Selection stops at N samples.
 """
 import sys
 from dataclasses import dataclass, field
@@ -128,10 +130,11 @@ def match(detections, gt_boxes: torch.Tensor, gt_labels: torch.Tensor, score_thr
 
 @torch.no_grad()
 def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5, iou_threshold: float = 0.5,
-           device=None, detect=None) -> tuple[list[ImageSamples], int]:
+           device=None, detect=None, per_image: int | None = None) -> tuple[list[ImageSamples], int]:
     """The first n matching detections of `images` (see module docstring) grouped by image, and the
-    number of images visited. Ground truth is scaled to model-input pixels; classes the model does
-    not know are ignored. `detect` defaults to ssd.detect (tests may pass a stand-in)."""
+    number of images visited, at most `per_image` detections per image (None: no limit). Ground truth
+    is scaled to model-input pixels; classes the model does not know are ignored. `detect` defaults
+    to ssd.detect (tests may pass a stand-in)."""
     if n < 1:
         raise ValueError(f"number of samples must be >= 1, got {n}")
     detect = detect or ssd.detect
@@ -157,7 +160,7 @@ def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5,
             m = F.interpolate(m[:, None].float(), size=(cfg.size, cfg.size), mode="nearest")[:, 0] > 0.5
         item = ImageSamples(int(image_id), len(selected), x, ssd.to_image(x[0], cfg), m.bool(),
                             scene=scene[0] if scene else None, config=cfg)
-        for d, g, iou in matches[:n - found]:
+        for d, g, iou in matches[:min(n - found, per_image or n)]:
             target = ssd.Target(int(dets.priors[d]), int(dets.labels[d]))
             item.samples.append(Sample(
                 f"{image_id}-{d}", int(image_id), target, cfg.class_names[int(dets.labels[d])],
@@ -175,7 +178,8 @@ def selected_for(ctx) -> list[ImageSamples]:
     selected as the module docstring says; a ValueError when nothing matches (nothing to explain)."""
     args = ctx.args
     source = images(args.data, args.samples, args.data_seed, args.coco_root, args.max_images, ctx.log)
-    selected, visited = select(ctx.model, source, args.samples, args.score_threshold, args.iou_threshold, ctx.device)
+    selected, visited = select(ctx.model, source, args.samples, args.score_threshold, args.iou_threshold, ctx.device,
+                               per_image=args.per_image or None)
     found = sum(len(item.samples) for item in selected)
     if not found:
         raise ValueError(f"no detection with score >= {args.score_threshold} matched a ground-truth object "
