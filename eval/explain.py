@@ -20,6 +20,7 @@ import ssd
 from eval import methods
 from eval.report import render
 from eval.run.cli import Parser, integer, number
+from eval.run.store import write_text
 
 
 def explain_method(name: str, model, x, targets) -> torch.Tensor:
@@ -34,10 +35,22 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
 
 
+def not_an_input(path: Path, inputs) -> Path:
+    """`path`, or `<stem>-out<suffix>` (`-out2`, …) where `path` is one of the input images: an output
+    never overwrites an input (`eval.explain imgs/a.png imgs/a_00_triangle.png --out imgs` once wrote
+    the first image's panel over the second input, then explained that panel as if it were a photo)."""
+    candidate, n = path, 1
+    while candidate.resolve() in inputs:
+        candidate = path.with_name(f"{path.stem}-out{n if n > 1 else ''}{path.suffix}")
+        n += 1
+    return candidate
+
+
 def explain_image(model, image, path, method_names, out_dir: Path, stem: str, score_threshold: float,
-                  max_detections=None, device=None) -> dict:
+                  max_detections=None, device=None, inputs=frozenset()) -> dict:
     """Detect, explain and write the PNGs of one image (uint8 [h,w,3] read from `path`); returns the
-    JSON record (also written as `<stem>.json`)."""
+    JSON record (also written as `<stem>.json`). `inputs`: the resolved paths of every input image,
+    which no output may overwrite (`not_an_input`)."""
     cfg = model.config
     x = ssd.preprocess(image, cfg, device=device)                 # [1,3,S,S]
     dets = ssd.detect(model, x, score_threshold=score_threshold, max_detections=max_detections)[0]
@@ -51,7 +64,7 @@ def explain_image(model, image, path, method_names, out_dir: Path, stem: str, sc
     for k, t in enumerate(targets):
         name = cfg.class_names[t.label]
         box = dets.boxes[k].detach().cpu()
-        png = png_name(stem, k, name)
+        png = not_an_input(out_dir / png_name(stem, k, name), inputs).name
         panels = [render.draw_box(shown, box, render.YELLOW)]
         panels += [render.framed(render.colorize(heatmaps[m][k])) for m in method_names]
         render.write_png(out_dir / png, render.side_by_side(panels))
@@ -63,7 +76,7 @@ def explain_image(model, image, path, method_names, out_dir: Path, stem: str, sc
             "relevance_sum": {m: float(heatmaps[m][k].sum()) for m in method_names},
             "png": png,
         })
-    (out_dir / f"{stem}.json").write_text(json.dumps(record, indent=1))
+    write_text(not_an_input(out_dir / f"{stem}.json", inputs), json.dumps(record, indent=1))
     return record
 
 
@@ -123,7 +136,7 @@ def main(argv=None) -> int:
         print(f"error: --out {out_dir} is a file, not a folder", file=sys.stderr)
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    failed, inputs = 0, {Path(p).resolve() for p in args.images}
     for path, stem in zip(args.images, unique_stems(args.images)):
         try:
             image = ssd.read_image(path)                          # uint8 [h,w,3]
@@ -132,7 +145,7 @@ def main(argv=None) -> int:
             print(f"error: {path}: {e}", file=sys.stderr)
             continue
         record = explain_image(model, image, path, args.methods, out_dir, stem, args.score_threshold,
-                               args.max_detections, device)
+                               args.max_detections, device, inputs)
         n = len(record["detections"])
         print(f"{path}: {n} detection{'s' * (n != 1)} -> {out_dir / (stem + '.json')}"
               + ("" if n else f" (none above score {args.score_threshold})"))

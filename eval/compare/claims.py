@@ -87,6 +87,8 @@ def trusted(sanity: dict, metric: str) -> bool | None:
 
 
 def _effect(e: dict) -> str:
+    if e["mean_diff"] is None:
+        return "(no values)"
     lo, hi = e["ci95"] or (None, None)
     interval = f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None else ""
     return f"{e['mean_diff']:+.3f}{interval}"

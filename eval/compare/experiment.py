@@ -23,7 +23,7 @@ from eval.removal.curves import LOG_GRID, UNITS, linear_grid
 from eval.removal.operators import OPERATORS
 from eval.run import cli
 from eval.run.runner import Experiment
-from eval.run.samples import selected_for
+from eval.run.samples import data_digest, selected_for
 from eval.run.store import HEATMAP, Layout, model_digest, write_json, write_text
 from eval.run.timing import device_name, timed
 
@@ -96,7 +96,8 @@ class Compare(Experiment):
         import os
         args, protocol = ctx.args, protocol_of(ctx.args)
         coco_root = os.path.abspath(args.coco_root) if args.data == "coco" else None
-        return {"version": 2, "data": args.data, "coco_root": coco_root, "data_seed": args.data_seed,
+        return {"version": 3, "data": args.data, "coco_root": coco_root, "data_seed": args.data_seed,
+                "data_digest": data_digest(args.data, args.data_seed, args.coco_root),
                 "model": model_digest(ctx.model), "device": ctx.device.type, "seed": args.seed,
                 "gamma": args.gamma, "superpixels": args.superpixels, "lime_samples": args.lime_samples,
                 "shap_permutations": args.shap_permutations, "score_threshold": args.score_threshold,
@@ -154,6 +155,7 @@ class Compare(Experiment):
         (so that its passes and curves never depend on where a run was interrupted): heatmaps already
         stored are read back; records are appended for the missing keys only."""
         model, args, store, state = ctx.model, ctx.args, ctx.store, ctx.state
+        written = store.keys()            # a key may miss only its arrays: its record is not written twice
         todo_rows = {}
         for kind, sid, row in missing:
             todo_rows.setdefault(sid, set()).add("sample" if kind == "sample" else row)
@@ -193,13 +195,13 @@ class Compare(Experiment):
             self.stage(ctx, "measure (removal curves, oracle, metrics)", seconds)
             fields = sample_fields(s)
             for row, body in bodies.items():
-                if row in rows:
+                if row in rows and ("explanation", s.sample_id, row) not in written:
                     store.append({"kind": "explanation", **fields, "method": row,
                                   "label": registry.label(row, state["settings"]), **body,
                                   **timing.get((s.sample_id, row), {})})
             state["passes_run"] += sample_body["passes_run"]
             state["passes_skipped"] += sample_body["passes_skipped"]
-            if "sample" in rows:
+            if "sample" in rows and ("sample", s.sample_id, "") not in written:
                 store.append({"kind": "sample", **fields, "method": "", **sample_body})
         ctx.progress.step(len(todo), self.status(ctx))
 

@@ -9,6 +9,7 @@ and an interval can only be as narrow as the number of images allows. Selection 
 """
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -188,3 +189,27 @@ def selected_for(ctx) -> list[ImageSamples]:
     if found < args.samples and ctx.rank == 0:
         ctx.say(f"only {found} of {args.samples} samples found in {visited} images")
     return selected
+
+
+def data_digest(data: str, data_seed: int, coco_root=None) -> str:
+    """The data a run reads, by content, for the settings hash (a changed data set is never reused).
+
+    COCO: sha256 of the annotation file's bytes and of every image file's name, size and modification
+    time (hashing every byte of the images would take minutes on COCO val2017; a replaced or edited
+    file changes its size or time). Synthetic: the seed and a digest of image 0 as the generator
+    renders it now (a changed generator gives other images for the same seed)."""
+    import hashlib
+    h = hashlib.sha256()
+    if data == "coco":
+        from ssd.data.coco import CocoDataset
+        dataset = CocoDataset(coco_root)
+        h.update(Path(dataset.annotation_file).read_bytes())
+        for path in sorted(Path(dataset.image_dir).iterdir()):
+            if path.is_file():
+                stat = path.stat()
+                h.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    else:
+        from ssd.data.synthetic import make_image
+        h.update(f"synthetic:{data_seed}".encode())
+        h.update(np.ascontiguousarray(make_image(data_seed, 0, 512)[0]).tobytes())
+    return h.hexdigest()[:16]

@@ -310,7 +310,7 @@ class Store:
     def __init__(self, out_dir, digest: str, rank: int | None = None, layout: Layout = Layout(), log=None):
         self.dir, self.digest, self.layout, self.log = Path(out_dir), digest, layout, log
         self.path = self.dir / (layout.records if rank is None else layout.part(rank))
-        self._readable = {}           # unit id -> names readable in its .npz (cleared when it is written)
+        self._readable = {}           # unit id -> ((size, mtime) of its .npz, the names readable in it)
 
     # --- records ------------------------------------------------------------------------------
     def append(self, record: dict) -> None:
@@ -369,7 +369,6 @@ class Store:
         for path in [self.dir / self.layout.records, *self.layout.parts(self.dir), *arrays.glob("*.npz"),
                      *arrays.glob(".*.tmp")]:
             path.unlink(missing_ok=True)
-        self._readable.clear()
 
     # --- arrays -------------------------------------------------------------------------------
     def array_path(self, unit_id: str) -> Path:
@@ -384,7 +383,6 @@ class Store:
         content["settings_hash"] = np.array(self.digest)
         with atomic_write(self.array_path(unit_id)) as f:
             np.savez_compressed(f, **content)
-        self._readable.pop(unit_id, None)
 
     def load_arrays(self, unit_id: str) -> dict:
         """The unit's arrays of these settings ({} if none, of other settings, or unreadable: an
@@ -402,10 +400,14 @@ class Store:
         return content if str(content.get("settings_hash", "")) == self.digest else {}
 
     def readable(self, unit_id: str, names) -> bool:
-        """Whether the unit's .npz of these settings holds every array in `names`, all readable."""
-        if unit_id not in self._readable:
-            self._readable[unit_id] = set(self.load_arrays(unit_id))
-        return set(names) <= self._readable[unit_id]
+        """Whether the unit's .npz of these settings holds every array in `names`, all readable (read
+        once per version of the file: its size and modification time)."""
+        path = self.array_path(unit_id)
+        stat = path.stat() if path.is_file() else None
+        version = (stat.st_size, stat.st_mtime_ns) if stat else None
+        if self._readable.get(unit_id, (False,))[0] != version:
+            self._readable[unit_id] = (version, set(self.load_arrays(unit_id)) if stat else set())
+        return set(names) <= self._readable[unit_id][1]
 
     # --- samples ------------------------------------------------------------------------------
     def samples(self, ids=None) -> list[StoredSample]:

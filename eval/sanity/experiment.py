@@ -47,7 +47,7 @@ from eval.metrics.similarity import similarities
 from eval.removal.curves import random_heatmap
 from eval.run import cli
 from eval.run.runner import Experiment
-from eval.run.samples import selected_for
+from eval.run.samples import data_digest, selected_for
 from eval.run.store import HEATMAP, Layout, model_digest
 from eval.run.timing import device_name, timed
 
@@ -128,8 +128,9 @@ class Sanity(Experiment):
         from pathlib import Path
         args = ctx.args
         ctx.state["levels"] = levels = ssd_levels(ctx.model)
-        return {"version": 1, "data": args.data, "coco_root": str(Path(args.coco_root).resolve())
-                if args.data == "coco" else None, "data_seed": args.data_seed, "model": model_digest(ctx.model),
+        return {"version": 2, "data": args.data, "coco_root": str(Path(args.coco_root).resolve())
+                if args.data == "coco" else None, "data_seed": args.data_seed,
+                "data_digest": data_digest(args.data, args.data_seed, args.coco_root), "model": model_digest(ctx.model),
                 "device": ctx.device.type, "seed": args.seed, "init_seed": args.init_seed,
                 "levels": [[lv.name, list(lv.modules)] for lv in levels], "gamma": args.gamma,
                 "superpixels": args.superpixels, "lime_samples": args.lime_samples,
