@@ -42,11 +42,12 @@ def kernel_weights(distance: torch.Tensor, kernel_width: float = 1.0) -> torch.T
 
 
 def check_weights(weights: torch.Tensor, distance: torch.Tensor, kernel_width: float) -> torch.Tensor:
-    """`weights` [N] if they spread over at least 2 effective samples, n_eff = (Σw)²/Σw² ≥ 2;
-    otherwise ValueError: a narrow kernel gives the perturbed samples weight 0 (exp underflows) or
-    next to nothing, and the fit sees only the unperturbed input (all-zero or NaN coefficients)."""
+    """`weights` [N] if the effective number of samples n_eff = (Σw)²/Σw² is at least 1.5, i.e. the
+    perturbed samples hold some of the weight (n_eff = 1: the unperturbed input holds all of it; 2:
+    two samples of equal weight); otherwise ValueError: a narrow kernel gives the perturbed samples
+    weight 0 (exp underflows) or next to it, and the fit would return all-zero or NaN coefficients."""
     effective = float(weights.sum() ** 2 / (weights ** 2).sum())
-    if not effective >= 2:
+    if not effective >= 1.5:
         perturbed = distance[1:] if len(distance) > 1 else distance
         raise ValueError(f"LIME kernel_width {kernel_width:g} leaves {effective:.1f} effective samples of "
                          f"{len(weights)} (the weights exp(−(d/k)²) of cosine distances d in "
@@ -82,8 +83,8 @@ def lime(f, x: torch.Tensor, segments: torch.Tensor, n_samples: int = 1000, kern
     f: score function [B,C,H,W] -> [B,T]; x: [1,C,H,W] or [C,H,W]; segments: int [H,W] with
     labels 0..S-1. Steps (section 3.2.3): (1) n_samples Bernoulli(0.5) states, the first one
     unperturbed; (2) perturbed superpixels set to `baseline` (0 = grey in SSD input space);
-    (3) weights exp(−(d/k)²) of the cosine distance d to x, refused where they leave fewer than 2
-    effective samples (`check_weights`, before any pass); (4) weighted ridge fit
+    (3) weights exp(−(d/k)²) of the cosine distance d to x, refused where the unperturbed input
+    holds almost all of the weight (`check_weights`, before any pass); (4) weighted ridge fit
     y ≈ b + Σ_s c_s z_s with penalty α‖c‖². With `normalize`, each target's coefficients are
     divided by their largest magnitude, giving values in [−1, 1] (all-zero rows stay zero).
     x, the baseline and the settings are checked before any pass (`check_settings`, `check_inputs`,
