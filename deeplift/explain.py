@@ -6,7 +6,7 @@ from torch import nn
 
 import ssd
 from lrp.backward_pass import BACKWARDS, target_maps
-from ssd.checks import check_tensor
+from ssd.checks import check_hyperparameter, check_maps, check_tensor
 
 from .attribute import prepare
 from .blur import blur
@@ -31,7 +31,8 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     γ = 0 and maxpool="rescale" the heatmap sums to Δlogit = logit(x) − logit(reference). All targets
     share one forward pass; their backward passes run `chunk` at a time, as a loop or batched
     (`backward`, see `lrp.backward_pass.backward`; same result). x is checked first (`ssd.check_input`),
-    and so is a reference tensor (finite, x's shape).
+    and so is a reference tensor (finite, x's shape), and γ (`gamma_limit`). A map holding NaN or
+    ±inf is a ValueError naming the settings and the target (`ssd.checks.check_maps`).
     """
     if not torch.is_tensor(x) or x.dim() != 4 or x.shape[:2] != (1, 3):
         raise ValueError(f"explain expects one image x [1,3,H,W], got {tuple(x.shape) if torch.is_tensor(x) else type(x)}")
@@ -46,6 +47,12 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
         raise ValueError(f"unknown max-pooling rule {maxpool!r}: use one of {tuple(MAXPOOL_RULES)}")
     if first not in (None, "flat"):
         raise ValueError(f"unknown first-layer rule {first!r}: use None or 'flat'")
+    limit, layers = gamma_limit(model, first)
+    if check_hyperparameter("gamma", gamma) > limit:
+        dtype = next(model.parameters()).dtype
+        raise ValueError(f"gamma={gamma:g} is too large for this network: the γ rule multiplies the positive "
+                         f"weights by 1+γ in each of its {layers} layers, and (1+γ)^{layers} overflows {dtype} "
+                         f"(max {torch.finfo(dtype).max:.1e}); use gamma ≤ {limit:.3g}")
     targets = [ssd.Target(*t) for t in targets]
     if not targets:
         ssd.check_targets(targets, 0, 0)   # raises the "no targets" error
@@ -57,8 +64,21 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     if logits.dim() != 3:
         raise ValueError(f"the model's first output must be logits [N,P,C], got {tuple(logits.shape)}")
     ssd.check_targets(targets, logits.shape[1], logits.shape[2])
-    return target_maps(unit, ssd.head_seeds(model, heads, logits, targets),
+    maps = target_maps(unit, ssd.head_seeds(model, heads, logits, targets),
                        logits.new_ones(len(targets)), chunk, backward)
+    settings = {"gamma": gamma, "first": first, "reference": reference if isinstance(reference, str) else "tensor",
+                "rule": rule, "maxpool": maxpool}
+    return check_maps(maps, "deeplift", settings, targets)
+
+
+def gamma_limit(model: nn.Module, first: str | None = "flat") -> tuple[float, int]:
+    """(γ_max, L): the γ rule's multipliers w + γw⁺ are not renormalised (unlike LRP's), so along a
+    path of L layers with γ they grow by up to (1+γ)^L. L counts the convolutions of the deepest path,
+    the body and the extras in sequence and a head, less the first layer where ♭ replaces γ; γ_max is
+    the largest γ with (1+γ)^L ≤ the largest float of the model's dtype."""
+    layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.features.modules()) + 1 - (first == "flat")
+    dtype = next(model.parameters()).dtype
+    return torch.finfo(dtype).max ** (1 / layers) - 1, layers
 
 
 def reference_image(x: torch.Tensor, reference) -> torch.Tensor:

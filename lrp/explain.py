@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import ssd
+from ssd.checks import check_maps
 
 from .attribute import prepare
 from .backward_pass import BACKWARDS, target_maps
@@ -41,6 +42,8 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     (eq. 3.2), and `first` ("flat": the ♭ rule) in the layer that sees the input; relevance is summed
     over the colour channels. One forward pass serves all targets; their backward passes run
     `chunk` at a time, as a loop or batched (`backward`, see `lrp.backward_pass.backward`; same result).
+    A map holding NaN or ±inf (a model whose outputs overflow) is a ValueError naming the rule
+    settings and the target (`ssd.checks.check_maps`).
     """
     ssd.check_input(model, x)
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
@@ -59,4 +62,6 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
     labels = torch.tensor([t.label for t in targets], device=x.device, dtype=torch.long)
     # relevance R = logit on the target, i.e. the gradient R / logit = 1 (0 where the logit is 0)
     weights = (logits.detach()[0, priors, labels] != 0).to(logits.dtype)
-    return target_maps(unit, ssd.head_seeds(model, heads, logits, targets), weights, chunk, backward)
+    maps = target_maps(unit, ssd.head_seeds(model, heads, logits, targets), weights, chunk, backward)
+    settings = {"rule": rule, "gamma": gamma, "epsilon": epsilon, "first": first}
+    return check_maps(maps, "lrp", settings, targets)

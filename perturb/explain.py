@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 import ssd
-from ssd.checks import check_integer
+from ssd.checks import check_integer, check_maps
 
 from .lime import check_settings as check_lime_settings
 from .lime import lime
@@ -41,7 +41,9 @@ def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], 
     return_segments: also return the int64 [H,W] segments used, as (heatmaps, segments), so that
     other methods' relevance can be grouped into the same superpixels.
     Everything is checked before the superpixels and the first pass: x (`ssd.check_input`), the
-    targets and kind, the settings of the method, the baseline, n (an integer ≥ 1) and the segments.
+    targets and kind, the settings of the method, the baseline, n (an integer ≥ 1) and the segments;
+    every score after its pass (`perturb.masking.evaluate`), and the maps once at the end
+    (`ssd.checks.check_maps`: a NaN or ±inf value is a ValueError naming the settings and the target).
     """
     if method not in ("lime", "shap"):
         raise ValueError(f"unknown method {method!r}: use 'lime' or 'shap'")
@@ -63,4 +65,8 @@ def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], 
         rf = ssd_receptive_fields(model, f.targets, x.shape[2:], x.device) if prune else None
         values = shap(f, x, segments, n_permutations, seed, batch_size, antithetic, rf, baseline)
     heatmaps = values.to(x.dtype)[:, segments]                                         # [K,H,W]
+    settings = {"method": method, "n_samples": n_samples, "kernel_width": kernel_width, "alpha": alpha} \
+        if method == "lime" else {"method": method, "n_permutations": n_permutations, "antithetic": antithetic}
+    settings.update(seed=seed, kind=kind, baseline=baseline if isinstance(baseline, (int, float)) else "tensor")
+    check_maps(heatmaps, "perturb", settings, f.targets)
     return (heatmaps, segments) if return_segments else heatmaps

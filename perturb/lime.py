@@ -35,9 +35,25 @@ def cosine_distance(x: torch.Tensor, segments: torch.Tensor, states: torch.Tenso
 
 
 def kernel_weights(distance: torch.Tensor, kernel_width: float = 1.0) -> torch.Tensor:
-    """LIME's squared exponential kernel w = exp(−d²/k²) (section 3.2.3): [N] -> [N]."""
+    """LIME's squared exponential kernel w = exp(−(d/k)²) (section 3.2.3): [N] -> [N]. d/k is formed
+    first: k² underflows to 0 for k < 1e-154, and d²/k² would be 0/0 = NaN at d = 0."""
     kernel_width = check_real(kernel_width, "kernel_width", lambda v: v > 0, "> 0")
-    return torch.exp(-distance ** 2 / kernel_width ** 2)
+    return torch.exp(-(distance / kernel_width) ** 2)
+
+
+def check_weights(weights: torch.Tensor, distance: torch.Tensor, kernel_width: float) -> torch.Tensor:
+    """`weights` [N] if the effective number of samples n_eff = (Σw)²/Σw² is at least 1.5, i.e. the
+    perturbed samples hold some of the weight (n_eff = 1: the unperturbed input holds all of it; 2:
+    two samples of equal weight); otherwise ValueError: a narrow kernel gives the perturbed samples
+    weight 0 (exp underflows) or next to it, and the fit would return all-zero or NaN coefficients."""
+    effective = float(weights.sum() ** 2 / (weights ** 2).sum())
+    if not effective >= 1.5:
+        perturbed = distance[1:] if len(distance) > 1 else distance
+        raise ValueError(f"LIME kernel_width {kernel_width:g} leaves {effective:.1f} effective samples of "
+                         f"{len(weights)} (the weights exp(−(d/k)²) of cosine distances d in "
+                         f"[{float(perturbed.min()):.2g}, {float(perturbed.max()):.2g}]): the fit would see only the "
+                         f"unperturbed input; use a kernel width of the order of those distances or larger")
+    return weights
 
 
 def check_settings(n_samples: int, kernel_width: float, alpha: float, seed: int) -> None:
@@ -67,7 +83,8 @@ def lime(f, x: torch.Tensor, segments: torch.Tensor, n_samples: int = 1000, kern
     f: score function [B,C,H,W] -> [B,T]; x: [1,C,H,W] or [C,H,W]; segments: int [H,W] with
     labels 0..S-1. Steps (section 3.2.3): (1) n_samples Bernoulli(0.5) states, the first one
     unperturbed; (2) perturbed superpixels set to `baseline` (0 = grey in SSD input space);
-    (3) weights exp(−d²/k²) of the cosine distance d to x; (4) weighted ridge fit
+    (3) weights exp(−(d/k)²) of the cosine distance d to x, refused where the unperturbed input
+    holds almost all of the weight (`check_weights`, before any pass); (4) weighted ridge fit
     y ≈ b + Σ_s c_s z_s with penalty α‖c‖². With `normalize`, each target's coefficients are
     divided by their largest magnitude, giving values in [−1, 1] (all-zero rows stay zero).
     x, the baseline and the settings are checked before any pass (`check_settings`, `check_inputs`,
@@ -77,8 +94,9 @@ def lime(f, x: torch.Tensor, segments: torch.Tensor, n_samples: int = 1000, kern
     check_settings(n_samples, kernel_width, alpha, seed)
     baseline = check_baseline(baseline, x)
     states = sample_states(n_samples, count, seed, x.device)
+    distance = cosine_distance(x, segments, states, baseline)
+    weights = check_weights(kernel_weights(distance, kernel_width), distance, kernel_width)   # before any pass
     scores = evaluate(f, x, segments, states, baseline, batch_size)                     # [N,T]
-    weights = kernel_weights(cosine_distance(x, segments, states, baseline), kernel_width)
     coef, _ = weighted_ridge(states, scores, weights, alpha)                              # [T,S]
     if normalize:
         scale = coef.abs().amax(dim=1, keepdim=True)

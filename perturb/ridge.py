@@ -28,5 +28,9 @@ def weighted_ridge(z: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, alph
     z_mean, y_mean = (w @ z) / total, (w @ y) / total          # [S], [T]
     zc, yc = z - z_mean, y - y_mean
     gram = zc.T @ (w[:, None] * zc) + alpha * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
-    coef = torch.linalg.solve(gram, zc.T @ (w[:, None] * yc))  # [S,T]
+    try:
+        coef = torch.linalg.solve(gram, zc.T @ (w[:, None] * yc))  # [S,T]
+    except torch.linalg.LinAlgError:
+        raise ValueError("the weighted ridge system is singular (with alpha 0, a superpixel that never "
+                         "changes or fewer weighted samples than superpixels): use alpha > 0") from None
     return coef.T, y0[0] + y_mean - z_mean @ coef

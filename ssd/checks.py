@@ -8,7 +8,11 @@ result (one NaN pixel makes every heatmap NaN; `topk` ranks NaN first).
   where None); never a bool, nor a float such as 2.0 or nan.
 - `check_real(value, name, within, interval)`: value as a float, a finite number for which
   `within(value)` holds (`interval` says which, e.g. "> 0"); never a bool.
+- `check_reals(values, name, count, within, interval)`: values as a tuple of floats, a sequence (of
+  `count` entries where given) of finite numbers for which `within` holds.
 - `check_hyperparameter(name, value, low)`: a rule's ε or γ, a finite number ≥ low.
+- `check_maps(maps, method, settings, targets)`: a method's heatmaps [K,...], every value finite;
+  otherwise the error names the method, its settings and the first target whose map is not.
 
 Each raises ValueError otherwise (`{name} must be …, got …`; with an empty name, as on a command line
 where argparse names the option, `must be …, got …`). Tensors are never cast: a float64 image
@@ -74,6 +78,30 @@ def check_real(value, name: str, within=lambda v: True, interval: str = "") -> f
     return float(value)
 
 
+def check_reals(values, name: str, count: int | None = None, within=lambda v: True, interval: str = "") -> tuple:
+    """`values` as a tuple of floats if it is a tuple or list (of `count` entries where given) of finite
+    real numbers for which `within` holds; ValueError naming `name`, `count` and `interval` otherwise."""
+    ok = isinstance(values, (tuple, list)) and (count is None or len(values) == count) and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and within(v) for v in values)
+    if not ok:
+        how_many = f"{count} finite numbers" if count is not None else "a tuple of finite numbers"
+        raise ValueError(f"{name} must be {how_many} {interval}".rstrip() + f", got {values!r}")
+    return tuple(float(v) for v in values)
+
+
 def check_hyperparameter(name: str, value, low: float = 0.0) -> float:
     """A rule's hyperparameter (ε, γ) as a float: a finite number >= low (`check_real`)."""
     return check_real(value, name, lambda v: v >= low, f">= {low:g}")
+
+
+def check_maps(maps: torch.Tensor, method: str, settings: dict, targets) -> torch.Tensor:
+    """`maps` [K,...] (one heatmap per target) itself if every value is finite; otherwise a
+    ValueError naming `method`, its `settings` {name: value} and the first target whose map holds NaN
+    or ±inf, with their count, so that no NaN heatmap leaves a method. One isfinite pass."""
+    finite = torch.isfinite(maps.flatten(1)).all(dim=1)                                     # [K]
+    if bool(finite.all()):
+        return maps
+    k = int((~finite).nonzero()[0])
+    described = ", ".join(f"{name}={value}" for name, value in settings.items())
+    raise ValueError(f"{method} ({described}) gave {_count_non_finite(maps[k])} in the map of target "
+                     f"{targets[k]} ({int((~finite).sum())} of {len(finite)} maps not finite)")

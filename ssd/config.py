@@ -8,6 +8,7 @@ Derive variants with `config.replace(width=0.125, ...)`.
 import dataclasses
 from dataclasses import dataclass
 
+from .checks import check_integer, check_real, check_reals
 from .classes import COCO_NAMES, TORCHVISION_COCO_NAMES
 
 SHAPE_NAMES = ("circle", "square", "triangle", "star", "cross", "ring")
@@ -21,6 +22,9 @@ class SSDConfig:
     (mid channels, out channels, kernel, stride, padding) of their second convolution.
     Model input = (pixel[0..255] in `channel_order` - mean) / std, per channel.
     Class index 0 of our logits is always the background.
+    Every field is checked when a config is built (`replace` and `from_dict` included): a one-line
+    ValueError names the field and what it must be. That the feature maps are those the network
+    computes at `size` is checked where the network is built (`ssd.SSD`).
     """
 
     size: int = 512
@@ -43,6 +47,43 @@ class SSDConfig:
     nms_iou: float = 0.45
     top_k: int = 400             # candidates per class before NMS
     max_detections: int = 200
+
+    def __post_init__(self):
+        field = "SSDConfig {}".format
+        check_integer(self.size, field("size"), 1)
+        check_real(self.width, field("width"), lambda v: v > 0, "> 0")
+        names = self.class_names
+        if not (isinstance(names, tuple) and len(names) >= 2 and all(isinstance(n, str) for n in names)):
+            raise ValueError(f"SSDConfig class_names must be 2 or more names (the background first), got {names!r}")
+        for extra in self.extras if isinstance(self.extras, tuple) else (None,):
+            if not (isinstance(extra, tuple) and len(extra) == 5 and all(isinstance(v, int) for v in extra)
+                    and min(extra[:4]) >= 1 and extra[4] >= 0):
+                raise ValueError(f"SSDConfig extras must be (mid channels, out channels, kernel, stride, padding) "
+                                 f"integers, got {extra!r}")
+        sources = 2 + len(self.extras)
+        for name in ("feature_maps", "steps", "min_sizes", "max_sizes", "aspect_ratios"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or len(value) != sources:
+                raise ValueError(f"SSDConfig {name} must have one entry per source ({sources}), "
+                                 f"got {len(value) if isinstance(value, tuple) else repr(value)}")
+        for side in self.feature_maps:
+            check_integer(side, field("feature_maps entry"), 1)
+        for name in ("steps", "min_sizes", "max_sizes"):
+            check_reals(getattr(self, name), field(name), sources, lambda v: v > 0, "> 0")
+        for ratios in self.aspect_ratios:
+            check_reals(ratios, field("aspect_ratios entry"), None, lambda v: v > 0, "> 0")
+        check_reals(self.variances, field("variances"), 2, lambda v: v > 0, "> 0")
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"SSDConfig channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        check_reals(self.mean, field("mean"), 3)
+        check_reals(self.std, field("std"), 3, lambda v: v > 0, "> 0")
+        for name in ("score_threshold", "nms_iou"):
+            check_real(getattr(self, name), field(name), lambda v: 0 <= v <= 1, "in [0, 1]")
+        for name in ("top_k", "max_detections"):
+            check_integer(getattr(self, name), field(name), 1)
+        for name in ("clip", "truncate"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SSDConfig {name} must be True or False, got {getattr(self, name)!r}")
 
     @property
     def num_classes(self) -> int:

@@ -124,7 +124,10 @@ def convert(ckpt: dict, name: str = "checkpoint") -> tuple[SSDConfig, dict]:
         if not isinstance(ckpt["config"], dict):
             raise ValueError(f"{name}: 'config' must be a dict of SSDConfig fields, "
                              f"got {type(ckpt['config']).__name__}")
-        return SSDConfig.from_dict(ckpt["config"]), ckpt["state_dict"]
+        try:
+            return SSDConfig.from_dict(ckpt["config"]), ckpt["state_dict"]
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
     sd = ckpt.get("model", ckpt.get("state_dict", ckpt))
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f"{name}: no state dict of tensors found (keys: {sorted(ckpt)[:10]})")
@@ -147,8 +150,8 @@ def convert(ckpt: dict, name: str = "checkpoint") -> tuple[SSDConfig, dict]:
 
 
 def load_state(model: SSD, sd: dict, name: str = "checkpoint") -> None:
-    """Copy `sd` into `model`, with errors that list missing/unexpected keys, wrong shapes and the
-    tensors holding NaN or ±inf."""
+    """Copy `sd` into `model`, with errors that list missing/unexpected keys, wrong shapes, tensors
+    not of floating point (integers would be copied in as whole numbers) and those holding NaN or ±inf."""
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f"{name}: the state dict must map names to tensors")
     own = model.state_dict()
@@ -161,7 +164,11 @@ def load_state(model: SSD, sd: dict, name: str = "checkpoint") -> None:
              for k in own if own[k].shape != sd[k].shape]
     if wrong:
         raise ValueError(f"{name}: wrong tensor shapes: " + "; ".join(wrong[:10]))
-    bad = [(k, v) for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    integral = [k for k, v in sd.items() if not v.is_floating_point()]
+    if integral:
+        raise ValueError(f"{name}: the weights must be floating point; {integral[0]} is {sd[integral[0]].dtype}"
+                         + (f" (and {len(integral) - 1} more)" if len(integral) > 1 else ""))
+    bad = [(k, v) for k, v in sd.items() if not bool(torch.isfinite(v).all())]
     if bad:
         counts = [f"{k} ({int(v.isnan().sum())} NaN, {int(v.isinf().sum())} ±inf)" for k, v in bad]
         raise ValueError(f"{name}: non-finite weights in {len(bad)} tensors: " + ", ".join(counts[:10])
@@ -177,6 +184,9 @@ def load(source="shapes", device=None) -> SSD:
         raise FileNotFoundError(f"the embedded model {path} is missing: "
                                 "train it with `python -m ssd.train` (see README)")
     config, sd = convert(_read(path), name=os.fspath(path))
-    model = SSD(config)
+    try:
+        model = SSD(config)
+    except ValueError as e:                       # a config whose layout does not fit its size
+        raise ValueError(f"{os.fspath(path)}: {e}") from None
     load_state(model, sd, name=os.fspath(path))
     return model.to(device).eval()

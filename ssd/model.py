@@ -6,6 +6,7 @@ Module names follow the paper's layer names, so a rule or a hook can be attached
 `cls_heads.k` / `box_heads.k` for source k. Every convolution is followed by its own `nn.ReLU`
 module so that explanation methods can hook each non-linearity separately.
 """
+import math
 from collections import OrderedDict
 
 import torch
@@ -62,10 +63,32 @@ class SSD(nn.Module):
                                        for c, a in zip(source_channels, config.boxes_per_location))
         self.box_heads = nn.ModuleList(nn.Conv2d(c, a * 4, 3, padding=1)
                                        for c, a in zip(source_channels, config.boxes_per_location))
+        sides = self.source_sizes(config.size)
+        if sides != tuple(config.feature_maps):
+            raise ValueError(f"SSDConfig feature_maps {tuple(config.feature_maps)} do not fit size {config.size}: "
+                             f"the network's sources are {sides} at {config.size}×{config.size} input")
         # Channels-last kernels make every activation channels-last (torch follows the weight's
         # layout), the fastest layout of oneDNN's CPU convolutions (forward passes 1.3-2x faster on
         # 2 cores, README "Cost") and of cuDNN's. Values are unchanged; the input stays as given.
         self.to(memory_format=torch.channels_last)
+
+    def source_sizes(self, size: int) -> tuple[int, ...]:
+        """The side of each source's feature map for input size×size, from the output-size formula of
+        each convolution and max-pooling (torch's documentation), without a pass:
+            out = ⌊(n + 2p − d(k − 1) − 1) / s⌋ + 1   (⌈⌉ for a pool in ceil mode, whose last window
+            must start inside the input or its left padding). ≤ 0 where the input is too small."""
+        sides, n = [], size
+        for block in self.features:
+            for layer in block:
+                if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+                    k, s, p, d = (v if isinstance(v, int) else v[0] for v in
+                                  (layer.kernel_size, layer.stride, layer.padding, layer.dilation))
+                    ceil = getattr(layer, "ceil_mode", False)
+                    span = (n + 2 * p - d * (k - 1) - 1) / s
+                    out = (math.ceil(span) if ceil else math.floor(span)) + 1
+                    n = out - 1 if ceil and (out - 1) * s >= n + p else out
+            sides.append(n)
+        return tuple(sides)
 
     def sources(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature maps the heads read: [N, C_k, F_k, F_k] for each source k."""

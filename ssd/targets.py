@@ -3,15 +3,34 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from .checks import check_integer
 from .priors import prior_location
 
 
-class Target(NamedTuple):
-    """One detection to explain: the class `label` (index into the logits, background is 0) at the
-    prior with index `prior`."""
-
+class _PriorLabel(NamedTuple):
     prior: int
     label: int
+
+
+class Target(_PriorLabel):
+    """One detection to explain: the class `label` (index into the logits, background is 0) at the
+    prior with index `prior`. Both are ints ≥ 0 (0-d integer tensors and numpy integers are
+    converted); anything else is a ValueError naming the field. `check_targets` checks the ranges."""
+
+    __slots__ = ()
+
+    def __new__(cls, prior, label):
+        return super().__new__(cls, _index(prior, "Target prior"), _index(label, "Target label"))
+
+
+def _index(value, name: str) -> int:
+    """value as an int ≥ 0: an integer, or a 0-d integer tensor; ValueError naming `name` otherwise."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0 or value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise ValueError(f"{name} must be an integer ≥ 0 (a 0-d integer tensor will do), got a {value.dtype} "
+                             f"tensor of shape {tuple(value.shape)}")
+        value = int(value)
+    return check_integer(value, name, 0)
 
 
 def targets(detections) -> list[Target]:
@@ -20,15 +39,20 @@ def targets(detections) -> list[Target]:
 
 
 def check_targets(targets_: Sequence[Target], num_priors: int, num_classes: int) -> None:
-    """Raise a ValueError naming the problem if `targets_` is empty or out of range."""
+    """Raise a ValueError naming the problem if `targets_` is empty, or a target (a Target or a
+    (prior, label) pair) is not two integers, its prior not in [0, num_priors) or its label not a
+    class in [1, num_classes) (0 is the background)."""
     if len(targets_) == 0:
         raise ValueError("no targets to explain: the detection list is empty "
                          "(lower the score threshold or pick another image)")
     for t in targets_:
-        if not (0 <= t.prior < num_priors):
+        t = t if isinstance(t, Target) else Target(*t)
+        if not t.prior < num_priors:
             raise ValueError(f"target {t}: prior index out of range [0, {num_priors})")
-        if not (0 <= t.label < num_classes):
-            raise ValueError(f"target {t}: label out of range [0, {num_classes})")
+        if t.label == 0:
+            raise ValueError(f"target {t}: label 0 is the background, not a class to explain")
+        if not t.label < num_classes:
+            raise ValueError(f"target {t}: label out of range [1, {num_classes})")
 
 
 def score(logits: torch.Tensor, targets_: Sequence[Target], kind: str = "logit") -> torch.Tensor:

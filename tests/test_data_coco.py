@@ -146,3 +146,74 @@ def test_annotation_entries_without_their_fields_are_named(tmp_path):
            [{"id": 1, "image_id": 1, "category_id": 1}])
     with pytest.raises(ValueError, match=r"instances_val2017.json: annotations\[0\] has no 'bbox'"):
         CocoDataset(tmp_path)
+
+
+def _image_file(root, name, width, height, value=90):
+    from PIL import Image
+    Image.new("RGB", (width, height), (value,) * 3).save(root / "val2017" / name)
+
+
+def test_a_file_whose_size_disagrees_with_its_json_entry_is_an_error(tmp_path):
+    """File 512×256 but JSON 512×512: boxes scaled from the file and masks built at the JSON size
+    would silently disagree."""
+    _write(tmp_path, [{"id": 1, "file_name": "a.png", "width": 512, "height": 512}], [{"id": 1, "name": "circle"}],
+           [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "segmentation": [[10, 10, 30, 10, 30, 30]]}])
+    _image_file(tmp_path, "a.png", 512, 256)
+    data = CocoDataset(tmp_path)
+    message = r"a.png is 512×256 pixels \(width×height\) but .*instances_val2017.json gives 512×512"
+    with pytest.raises(ValueError, match=message):
+        data.image(1)
+    with pytest.raises(ValueError, match=message):     # not skipped: the annotations do not fit the files
+        list(data.images())
+
+
+def test_detection_only_annotations_give_box_masks_and_say_so(tmp_path, capsys):
+    """No `segmentation` and no `height`/`width`: masks are the filled boxes, at the file's size."""
+    _write(tmp_path, [{"id": 1, "file_name": "a.png"}], [{"id": 1, "name": "circle"}],
+           [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [3, 5, 10, 20]},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [30, 2, 7, 4], "segmentation": []}])
+    _image_file(tmp_path, "a.png", 48, 32)
+    data = CocoDataset(tmp_path)
+    err = capsys.readouterr().err
+    assert data.box_masks is True
+    assert err.count("\n") == 1 and "2 of 2 annotations have no segmentation" in err
+    masks = data.masks(1)
+    assert masks.shape == (2, 32, 48)
+    assert [m.sum() for m in masks] == [10 * 20, 7 * 4]
+    import ssd
+    assert [ssd.mask_box(m) for m in masks] == [(3, 5, 13, 25), (30, 2, 37, 6)]
+    assert data.image(1).shape == (32, 48, 3)
+    data.masks(1)
+    assert capsys.readouterr().err == ""                 # said once
+
+
+def test_segmentation_masks_are_not_box_masks(shapes_root, capsys):
+    assert CocoDataset(shapes_root).box_masks is False
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("images, annotations, message", [
+    ([{"id": 1, "file_name": "a.png"}], [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [0, 0, 1, 1]}],
+     r"annotations\[0\] \(id 1\) has category_id 7, which 'categories' does not list \(ids 1, 2\)"),
+    ([{"id": "0001", "file_name": "a.png"}], [],
+     r"images\[0\] has id '0001' \(str\): image ids must be integers"),
+    ([{"id": 1, "file_name": "a.png"}], [{"id": 1, "image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}],
+     r"annotations\[0\] \(id 1\) names image_id 2, which 'images' does not list"),
+    ([{"id": 1, "file_name": "a.png"}, {"id": 1, "file_name": "b.png"}], [],
+     r"images\[1\] has id 1 like images\[0\]: image ids must be unique"),
+    ([{"id": 1, "file_name": "a.png"}], [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1]}],
+     r"annotations\[0\] \(id 1\) has bbox \[0, 0, -1, 1\]: it must be \[x, y, width, height\], 4 finite numbers"),
+])
+def test_inconsistent_ids_are_one_error_naming_the_id(tmp_path, images, annotations, message):
+    _write(tmp_path, images, [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"}], annotations)
+    with pytest.raises(ValueError, match=message):
+        CocoDataset(tmp_path)
+
+
+def test_an_unknown_image_id_is_named(shapes_root):
+    data = CocoDataset(shapes_root)
+    for read in (data.image, data.annotations, data.masks, data.path):
+        with pytest.raises(ValueError, match=r"image id 99 is not in .*instances_val2017.json"):
+            read(99)
+    with pytest.raises(ValueError, match="image id 99"):
+        list(data.images([1, 99]))

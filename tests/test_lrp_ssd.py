@@ -23,13 +23,14 @@ def image(device):
 
 
 def some_targets(logits):
-    """Largest logit, most negative logit, an exactly-zero logit (last prior-block, class 2)."""
-    flat = logits[0].flatten()
-    C = logits.shape[2]
+    """Largest class logit, most negative class logit (the background is no target), an exactly-zero
+    logit (last prior-block, class 2)."""
+    flat = logits[0, :, 1:].flatten()
+    C = logits.shape[2] - 1
     top, bottom = int(flat.argmax()), int(flat.argmin())
     zero_prior = logits.shape[1] - 4                       # source 6 has 4 boxes at its one location
     assert logits[0, zero_prior, 2] == 0 and flat[bottom] < 0
-    return [ssd.Target(top // C, top % C), ssd.Target(bottom // C, bottom % C), ssd.Target(zero_prior, 2)]
+    return [ssd.Target(top // C, 1 + top % C), ssd.Target(bottom // C, 1 + bottom % C), ssd.Target(zero_prior, 2)]
 
 
 @pytest.mark.parametrize("rule", ["epsilon", "gamma", "zplus"])

@@ -11,7 +11,8 @@ import ssd
 def _targets(config, n, seed):
     rng = random.Random(seed)
     priors = len(ssd.priors(config))
-    picked = [ssd.Target(rng.randrange(priors), rng.randrange(config.num_classes)) for _ in range(n)]
+    picked = [ssd.Target(rng.randrange(priors), rng.randrange(1, config.num_classes))  # not the background
+              for _ in range(n)]
     a, f = config.boxes_per_location[0], config.feature_maps[0]
     corners = [0, (f - 1) * a, (f * (f - 1)) * a, f * f * a - 1]             # the four corners of source 0
     return picked + [ssd.Target(p, 1) for p in corners]

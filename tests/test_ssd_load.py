@@ -198,3 +198,61 @@ def test_our_layout_with_a_bad_config_names_it(tmp_path):
 def test_a_directory_is_not_a_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match=rf"checkpoint {tmp_path} is a directory, not a file"):
         ssd.load(tmp_path)
+
+
+def _save_ours(path, config: dict, state_dict=None):
+    cfg = ssd.SHAPES_SSD512.replace(width=1 / 32)
+    torch.save({"format": "xai-ssd", "config": config,
+                "state_dict": ssd.SSD(cfg).state_dict() if state_dict is None else state_dict}, path)
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"mean": [float("nan"), 117.0, 104.0]}, r"SSDConfig mean must be 3 finite numbers, got \(nan, 117.0, 104.0\)"),
+    ({"std": [1.0, 0.0, 1.0]}, r"SSDConfig std must be 3 finite numbers > 0, got \(1.0, 0.0, 1.0\)"),
+    ({"nms_iou": 2}, r"SSDConfig nms_iou must be a finite number in \[0, 1\], got 2"),
+    ({"max_detections": 0}, r"SSDConfig max_detections must be an integer ≥ 1, got 0"),
+    ({"top_k": 2.5}, r"SSDConfig top_k must be an integer ≥ 1, got 2.5"),
+    ({"score_threshold": -0.1}, r"SSDConfig score_threshold must be a finite number in \[0, 1\], got -0.1"),
+    ({"channel_order": "GBR"}, r"SSDConfig channel_order must be 'RGB' or 'BGR', got 'GBR'"),
+    ({"width": 0}, r"SSDConfig width must be a finite number > 0, got 0"),
+    ({"size": 300}, r"SSDConfig feature_maps \(64, 32, 16, 8, 4, 2, 1\) do not fit size 300: "
+                    r"the network's sources are \(38, 19, 10, 5, 3, 2, 1\) at 300×300 input"),
+    ({"steps": [8, 16]}, r"SSDConfig steps must have one entry per source \(7\), got 2"),
+    ({"variances": [0.1, -0.2]}, r"SSDConfig variances must be 2 finite numbers > 0, got \(0.1, -0.2\)"),
+    ({"class_names": ["background"]}, r"SSDConfig class_names must be 2 or more names"),
+])
+def test_bad_config_fields_are_named_when_loaded(tmp_path, changes, message):
+    """Each used to pass: NaN mean or zero std blamed the input image, size 300 with the 512 layout
+    and nms_iou 2 or max_detections 0 gave tracebacks, an unknown channel order was taken as RGB."""
+    config = {**ssd.SHAPES_SSD512.replace(width=1 / 32).to_dict(), **changes}
+    path = _save_ours(tmp_path / "bad.pt", config)
+    with pytest.raises(ValueError, match=r"bad.pt: " + message):
+        ssd.load(path)
+
+
+def test_config_fields_are_checked_when_built():
+    with pytest.raises(ValueError, match=r"SSDConfig std must be 3 finite numbers > 0"):
+        ssd.SHAPES_SSD512.replace(std=(1.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match=r"SSDConfig channel_order must be 'RGB' or 'BGR', got 'rgb'"):
+        ssd.SSDConfig(channel_order="rgb")
+
+
+@pytest.mark.parametrize("config", [ssd.COCO_SSD512, ssd.MMDET_SSD512, ssd.TORCHVISION_SSD300, ssd.SHAPES_SSD512])
+def test_source_sizes_are_the_network_sources(config):
+    model = ssd.SSD(config.replace(width=1 / 64))
+    for size in (config.size, 320, 333):
+        with torch.no_grad():
+            sides = tuple(s.shape[-1] for s in model.sources(torch.zeros(1, 3, size, size)))
+        assert model.source_sizes(size) == sides
+    assert model.source_sizes(config.size) == config.feature_maps
+
+
+def test_integer_weights_are_an_error_naming_the_key(tmp_path):
+    """An integer state dict loaded (copied into the float parameters, all 0) and detected nothing."""
+    cfg = ssd.SHAPES_SSD512.replace(width=1 / 32)
+    sd = {k: v.long() for k, v in ssd.SSD(cfg).state_dict().items()}
+    path = _save_ours(tmp_path / "int.pt", cfg.to_dict(), sd)
+    with pytest.raises(ValueError, match=r"int.pt: the weights must be floating point; "
+                                         r"features.0.conv1_1.weight is torch.int64 \(and \d+ more\)"):
+        ssd.load(path)
