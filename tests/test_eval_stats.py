@@ -260,3 +260,15 @@ if __name__ == "__main__":
     for name, interval in intervals.items():
         print(f"{name:32s} normal {coverage(interval):.4f}   skewed {coverage(interval, skewed=True):.4f}")
     print("cluster-t, seeds 1-3:", [coverage(intervals["cluster-t (default)"], seed=s) for s in (1, 2, 3)])
+
+
+def test_hierarchical_bootstrap_pools_models_and_resamples_them():
+    # two models whose images are identical within a model: the pooled interval spans the model means
+    values = [1.0] * 6 + [3.0] * 6
+    models = ["a"] * 6 + ["b"] * 6
+    images = [0, 0, 1, 1, 2, 2] * 2
+    cell = stats.hierarchical_bootstrap(values, models, images, n_boot=400)
+    assert cell["mean"] == pytest.approx(2.0) and cell["n_models"] == 2 and cell["n_images"] == 6
+    assert cell["ci95"][0] == pytest.approx(1.0) and cell["ci95"][1] == pytest.approx(3.0)   # aa … bb draws
+    one = stats.hierarchical_bootstrap([1.0, 2.0], ["a", "a"], [0, 1])
+    assert one["ci95"] is None and one["n_models"] == 1                                     # no model stage

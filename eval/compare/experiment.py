@@ -91,6 +91,15 @@ class Compare(Experiment):
         if not units or any(u not in UNITS for u in units):
             raise ValueError(f"--units must name superpixels and/or pixels, got {args.units!r}")
 
+    def direct(self, args) -> bool:
+        """Several models (--weights a,b,c): one run per model and their pooled tables
+        (eval.compare.replication)."""
+        from . import replication
+        if len(replication.model_names(args.weights)) < 2:
+            return False
+        replication.run_models(self, args)
+        return True
+
     def settings(self, ctx) -> dict:
         """Everything that determines a record's numbers (not --samples, --methods, --out or --fresh)."""
         import os

@@ -117,9 +117,10 @@ def check(args) -> None:
         raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
     if args.data == "coco" and not args.coco_root:
         raise ValueError("--data coco needs --coco-root DIR (with val2017/ and annotations/instances_val2017.json)")
-    if args.weights not in _embedded() and not Path(args.weights).is_file():
-        raise FileNotFoundError(f"--weights {args.weights}: weights file not found (embedded models: "
-                                f"{', '.join(_embedded())})")
+    for weights in (w.strip() for w in args.weights.split(",")):
+        if weights not in _embedded() and not Path(weights).is_file():
+            raise FileNotFoundError(f"--weights {weights}: weights file not found (embedded models: "
+                                    f"{', '.join(_embedded())})")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out} is a file, not a folder: give a folder name")
     args.method_names = registry.check_methods(names(args.methods))

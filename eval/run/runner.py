@@ -140,6 +140,9 @@ class Experiment:
             cli.check(args)
             self.check(args)
             if not self.direct(args):
+                if "," in args.weights:
+                    raise ValueError(f"--weights {args.weights} names several models: {self.prog} explains one "
+                                     "model (eval.compare compares several)")
                 run(self, args)
         except USER_ERRORS as e:            # the same prefix as argparse's errors of the command
             print(f"python -m {self.prog}: error: {e}", file=sys.stderr, flush=True)
