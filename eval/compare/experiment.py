@@ -25,7 +25,7 @@ from eval.run import cli
 from eval.run.runner import Experiment
 from eval.run.samples import data_digest, selected_for
 from eval.run.store import HEATMAP, Layout, model_digest, write_json, write_text
-from eval.run.timing import device_name, timed
+from eval.run.timing import device_name, format_seconds, timed
 
 from . import summary, tables
 from .measure import Protocol, measure_sample
@@ -237,7 +237,10 @@ class Compare(Experiment):
         meta = {"complete": True, "samples": len(ids), "samples_requested": args.samples, "sample_ids": ids,
                 "methods": args.method_names, "data": args.data if args.data == "synthetic" else f"coco ({args.coco_root})",
                 "weights": args.weights, "device_name": device_name(ctx.device), "settings_hash": ctx.digest,
-                "settings": ctx.settings}
+                "settings": ctx.settings, "stage_seconds": {k: round(v, 1) for k, v in ctx.state["stages"].items()}}
+        if ctx.state["stages"]:
+            ctx.say("time per stage (this process): " + ", ".join(f"{k} {format_seconds(v)}"
+                                                                  for k, v in ctx.state["stages"].items()))
         records = store.records()
         data, bands = summary.build(records, ids, args.method_names, ctx.settings)
         data = {**meta, **data}
