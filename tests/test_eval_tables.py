@@ -68,3 +68,45 @@ def test_markdown_puts_the_new_tables_before_the_paper_tables():
     data, _ = tables.build(recs, ids, ["good", "bad"], SETTINGS)
     md = markdown(data)
     assert md.index("Faithfulness") < md.index("Differences the intervals support") < md.index("paper's tables")
+
+
+def _gap_records(rows, n_images=10, per_image=2, seed=1):
+    """Records whose gap per row is known: rows {name: (mean gap, kind)}; small noise per sample."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_images):
+        for j in range(per_image):
+            sid = f"{i}-{j}"
+            for name, (gap, kind) in rows.items():
+                g = gap + rng.normal(0, 0.01)
+                out.append({"kind": "explanation", "sample_id": sid, "image_id": i, "method": name, "row_kind": kind,
+                            "faithfulness": {"true": {"superpixels": {"morf": 0.5 - g / 2, "lerf": 0.5 + g / 2,
+                                                                      "gap": g}}},
+                            "metrics": {"localization_mask_gain": {"superpixels": g / 2}}})
+            out.append({"kind": "sample", "sample_id": sid, "image_id": i, "method": "", "layer": "fc7",
+                        "passes_run": 1, "passes_skipped": 0})
+    return out
+
+
+def test_oracle_share_claims_and_metric_sanity_on_known_gaps():
+    rows = {"good": (0.6, "method"), "fair": (0.6, "method"), "poor": (0.1, "method"),
+            "oracle": (0.8, "reference"), "random": (0.0, "reference"),
+            "edge": (0.3, "control"), "box-gaussian": (0.05, "control"), "lrp-random-model": (0.02, "control"),
+            "good-negated": (-0.5, "control"), "fair-negated": (-0.5, "control"), "poor-negated": (-0.1, "control")}
+    recs = _gap_records(rows)
+    ids = sorted({r["sample_id"] for r in recs})
+    data, _ = tables.build(recs, ids, ["good", "fair", "poor"], {**SETTINGS, "flip_fractions": [0.0, 1.0]})
+    faith = data["faithfulness"]["true"]["superpixels"]
+    assert faith["good"]["oracle_share"]["mean"] == pytest.approx(0.75, abs=0.02)    # (0.6 − 0) / (0.8 − 0)
+    assert faith["poor"]["oracle_share"]["mean"] == pytest.approx(0.125, abs=0.02)
+    claims = {(e["a"], e["b"]): e for e in data["claims"]}
+    assert claims["good", "poor"]["supported"] and claims["good", "poor"]["better"] == "good"
+    assert claims["good", "fair"]["equivalent"] and not claims["good", "fair"]["supported"]   # ±0.05 margin
+    assert claims["poor", "edge"]["supported"] and claims["poor", "edge"]["better"] == "edge"  # a control wins
+    assert {e["family"] for e in data["claims"]} == {"primary"}
+    assert all(e["p_holm"] >= e["p"] for e in data["claims"])
+    gap = data["metric_sanity"]["gap"]
+    assert gap["edge"]["good"]["ranks_below"] and not gap["edge"]["poor"]["ranks_below"]
+    assert gap["negated"]["poor"]["ranks_below"] and gap["box-gaussian"]["poor"]["ranks_below"]
+    words = " ".join(data["conclusions"])
+    assert "good and fair" in words and "edge by poor" in words and "Not trusted" in words
