@@ -136,7 +136,7 @@ def test_command_on_the_embedded_clever_hans_model(tmp_path):
         + data["causal_split"]["undefined"] == 2
     shapes, random_model = data["controls"]["shapes"], data["controls"]["random-model"]
     assert shapes["n"] + shapes["undefined"] == 2 and random_model["n"] == 2
-    assert "control: plain shapes model" in (tmp_path / "hans.md").read_text()
+    assert "control model: plain shapes" in (tmp_path / "hans.md").read_text()
     assert (tmp_path / "hans.md").is_file() and (tmp_path / "hans.html").is_file()
     assert "Clever-Hans" in (tmp_path / "sections" / "hans.html").read_text()
     assert "Clever-Hans" in (tmp_path / "report.html").read_text()

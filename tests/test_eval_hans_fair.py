@@ -168,7 +168,7 @@ def test_summary_of_the_fair_test():
     assert "interval includes ½: the tag and the object carry the detection alike" in text
     assert "detects 4 of 6" in text
     md = markdown({**data, "counts": _counts()})
-    for title in ("equal granularity", "truly removed", "causal split", "control: plain shapes model"):
+    for title in ("equal granularity", "truly removed", "causal split", "control model: plain shapes"):
         assert title in md
 
 

@@ -18,8 +18,8 @@ import ssd
 
 CONTROLS = ("shapes", "random-model")
 METHOD = "lrp"
-LABELS = {"shapes": "control: plain shapes model, its own detection (LRP-γ)",
-          "random-model": "control: shapes-hans fully randomised, same target (LRP-γ)"}
+LABELS = {"shapes": "control model: plain shapes, its own detection (LRP-γ)",
+          "random-model": "control model: shapes-hans fully randomised, same target (LRP-γ)"}
 
 
 def control_models(model, init_seed: int, device=None) -> dict:
