@@ -122,6 +122,21 @@ def test_command_on_the_embedded_clever_hans_model(tmp_path):
     lrp_tag = data["cells"]["lrp"]["clever_hans"]["tag"]
     random_tag = data["cells"]["random"]["clever_hans"]["tag"]
     assert lrp_tag["n"] == 2 and lrp_tag["mean"] > random_tag["mean"]            # more than chance on the tag
+    # the fair test: p of the four true renderings at the target's prior; "as is" and "tag removed" are
+    # the causal check's own p and p'
+    samples = [json.loads(line) for line in (tmp_path / "hans.jsonl").read_text().splitlines()]
+    for r in (r for r in samples if r["kind"] == "hans-sample"):
+        assert r["p_both"] == pytest.approx(r["p_tag"], abs=1e-4)
+        assert r["p_no_tag"] == pytest.approx(r["p_removed"], abs=1e-4)
+        assert r["phi_tag"] + r["phi_object"] == pytest.approx(r["p_both"] - r["p_none"])
+        assert 0 < r["ceiling"] < 1
+    grouped_shap = data["granularity"]["superpixels"]["shap"]["mean"]               # a superpixel map is kept
+    assert grouped_shap == pytest.approx(data["cells"]["shap"]["clever_hans"]["tag"]["mean"], rel=1e-6)
+    assert data["granularity"]["rank"]["lrp"]["n"] == 2 and data["causal_split"]["distance"]["lrp"]["n"] \
+        + data["causal_split"]["undefined"] == 2
+    shapes, random_model = data["controls"]["shapes"], data["controls"]["random-model"]
+    assert shapes["n"] + shapes["undefined"] == 2 and random_model["n"] == 2
+    assert "control model: plain shapes" in (tmp_path / "hans.md").read_text()
     assert (tmp_path / "hans.md").is_file() and (tmp_path / "hans.html").is_file()
     assert "Clever-Hans" in (tmp_path / "sections" / "hans.html").read_text()
     assert "Clever-Hans" in (tmp_path / "report.html").read_text()

@@ -26,6 +26,7 @@ from eval.metrics.localization import localization
 
 HANS_SEED = 3000            # test images of the Clever-Hans check (never used in training)
 REGIONS = ("tag", "object", "elsewhere")
+SHARES = REGIONS + tuple(f"{r}_per_area" for r in REGIONS)          # the keys of `shares`
 
 
 @dataclass

@@ -7,6 +7,7 @@ tables and reports read (`REGISTRY`, `arrow`, `higher_is_better`).
     flipping         the paper's pixel flipping, AUC over the flipped fraction (table 2)      ↓
     localization     share of positive relevance in the box / mask (table 3), its gain over
                      the receptive-field-uniform null; shares on a Clever-Hans tag            ↑
+                     rank of the tag's superpixel; distance to the causal tag/object split    ↓ / ↓
     outside_rf       share of |relevance| outside the receptive field (0 is correct)          ↓
     fidelity         operator fidelity: an operator's removal against true removal            ↓ / ↑
     similarity       sanity checks: similarity of two maps (Spearman, SSIM, top-10 %)         —

@@ -14,7 +14,9 @@ METRICS = (Metric("localization_box", "share of positive relevance in the predic
            Metric("localization_box_gain", "share in the box above a receptive-field-uniform map", True),
            Metric("localization_mask_gain", "share in the mask above a receptive-field-uniform map", True),
            Metric("tag", "share of positive relevance on the Clever-Hans tag", True),
-           Metric("rank_corr_tag_drop", "rank correlation of the tag share with the causal drop", True))
+           Metric("rank_corr_tag_drop", "rank correlation of the tag share with the causal drop", True),
+           Metric("tag_superpixel_rank", "rank of the tag's superpixel by grouped relevance (1 = first)", False),
+           Metric("causal_split_distance", "|a map's tag / (tag + object) − the causal (Shapley) tag share|", False))
 
 
 def box_mask(box, shape, device=None) -> torch.Tensor:
