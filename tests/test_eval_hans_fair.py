@@ -125,11 +125,12 @@ def test_a_superpixel_map_keeps_its_tag_share_when_grouped():
 # --- the summary ---------------------------------------------------------------------------------
 
 def _records():
-    """Six Clever-Hans detections in three images, two methods: "pixel" puts 0.6 on the tag (0.05 after
-    grouping), "coarse" 0.1 (0.08 after grouping); the ceiling is 0.1; the causal split ½, except one
-    detection where it is undefined; the plain model finds four of the six objects."""
+    """Sixteen Clever-Hans detections in eight images (the fewest a claim may rest on), two methods:
+    "pixel" puts 0.6 on the tag (0.05 after grouping), "coarse" 0.1 (0.08 after grouping); the ceiling
+    is 0.1; the causal split ½, except one detection where it is undefined; the plain model finds four
+    of the sixteen objects."""
     out = []
-    for i in range(6):
+    for i in range(16):
         p = _game(0.9, 0.0, 0.0, 0.0) if i else _game(0.1, 0.0, 0.0, 0.2)
         base = {"sample_id": f"s{i}", "image_id": f"img{i // 2}", "variant": "hans-other", "clever_hans": True,
                 "drop": 0.9, "ceiling": 0.1, **causal.split(p)}
@@ -146,17 +147,17 @@ def _records():
 
 
 def test_summary_of_the_fair_test():
-    data = summarize(_records(), [f"s{i}" for i in range(6)], ["lrp", "coarse"], {})
+    data = summarize(_records(), [f"s{i}" for i in range(16)], ["lrp", "coarse"], {})
     g = data["granularity"]
     assert g["superpixels"]["lrp"]["mean"] == pytest.approx(0.05) and g["ceiling"]["mean"] == pytest.approx(0.1)
     assert g["rank"]["coarse"]["mean"] == 1 and g["rank_fraction"]["lrp"]["mean"] == pytest.approx(0.03)
     c = data["causal_split"]
-    assert c["undefined"] == 1 and c["causal_tag_share"]["n"] == 5
+    assert c["undefined"] == 1 and c["causal_tag_share"]["n"] == 15
     assert c["causal_tag_share"]["mean"] == pytest.approx(0.5)
-    assert c["distance"]["lrp"]["mean"] == pytest.approx(0.4) and c["distance"]["lrp"]["n"] == 5
-    assert c["p"]["both"]["mean"] == pytest.approx((0.1 + 5 * 0.9) / 6)
+    assert c["distance"]["lrp"]["mean"] == pytest.approx(0.4) and c["distance"]["lrp"]["n"] == 15
+    assert c["p"]["both"]["mean"] == pytest.approx((0.1 + 15 * 0.9) / 16)
     k = data["controls"]
-    assert k["shapes"]["n"] == 4 and k["shapes"]["undefined"] == 2 and k["random-model"]["mean"] == pytest.approx(0.01)
+    assert k["shapes"]["n"] == 4 and k["shapes"]["undefined"] == 12 and k["random-model"]["mean"] == pytest.approx(0.01)
     assert k["paired"]["shapes"]["mean_diff"] == pytest.approx(0.58) and k["paired"]["shapes"]["n"] == 4
     # the order on pixels (lrp above coarse) reverses after grouping; the distance favours coarse
     (on_pixels,), (grouped,), (distance,) = data["paired"], g["paired"]["superpixels"], c["paired"]
@@ -166,14 +167,14 @@ def test_summary_of_the_fair_test():
     assert "Of the 1 differences in tag share that the paired intervals support on pixels, 0 hold" in text
     assert "1 reverse (lrp vs coarse)" in text
     assert "interval includes ½: the tag and the object carry the detection alike" in text
-    assert "detects 4 of 6" in text
+    assert "detects 4 of 16" in text
     md = markdown({**data, "counts": _counts()})
     for title in ("equal granularity", "truly removed", "causal split", "control model: plain shapes"):
         assert title in md
 
 
 def _counts():
-    cell = {"mean": 0.9, "ci95": None, "n": 6, "n_images": 3}
-    return {"cue_detections": 6, "images_searched": {"hans-other": 3, "hans": 0}, "clever_hans": 6, "controls": 0,
+    cell = {"mean": 0.9, "ci95": None, "n": 16, "n_images": 8}
+    return {"cue_detections": 16, "images_searched": {"hans-other": 8, "hans": 0}, "clever_hans": 16, "controls": 0,
             "controls_surviving": 0, "mean_drop_clever_hans": cell, "mean_drop_cue": cell, "mean_drop_control": cell}
 
