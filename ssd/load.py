@@ -15,8 +15,10 @@ from .config import COCO_SSD512, MMDET_SSD512, TORCHVISION_SSD300, SSDConfig
 from .model import SSD
 
 SHAPES_WEIGHTS = Path(__file__).with_name("shapes.pt")
-# The embedded models by name: the shapes model and its Clever-Hans fine-tune (README).
-EMBEDDED = {"shapes": SHAPES_WEIGHTS, "shapes-hans": Path(__file__).with_name("shapes-hans.pt")}
+# The embedded models by name (ssd/README.md): the shapes model, two more trained with the same recipe
+# from other seeds (the replication of eval.compare), and the Clever-Hans model.
+EMBEDDED = {"shapes": SHAPES_WEIGHTS, **{name: Path(__file__).with_name(f"{name}.pt")
+                                        for name in ("shapes-seed1", "shapes-seed2", "shapes-hans")}}
 
 # Our names of the 15 convolutions of the VGG16 body, and their indices in torch's `vgg16.features`.
 _BODY = [f"features.0.conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3)) for i in range(1, n + 1)]
@@ -177,8 +179,8 @@ def load_state(model: SSD, sd: dict, name: str = "checkpoint") -> None:
 
 
 def load(source="shapes", device=None) -> SSD:
-    """An `ssd.SSD` in eval mode from an embedded model's name ("shapes", "shapes-hans") or a
-    checkpoint path."""
+    """An `ssd.SSD` in eval mode from an embedded model's name (`EMBEDDED`: "shapes", "shapes-seed1",
+    "shapes-seed2", "shapes-hans") or a checkpoint path."""
     path = EMBEDDED.get(source, source) if isinstance(source, str) else source
     if source in EMBEDDED and not path.is_file():
         raise FileNotFoundError(f"the embedded model {path} is missing: "
