@@ -6,6 +6,7 @@ import torch
 
 import ssd
 from ssd.checks import check_integer
+from ssd.targets import check_kind
 
 from .drise import check_settings as check_drise_settings
 from .drise import drise
@@ -34,7 +35,8 @@ def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], 
             batch_size: int | None = None, seed: int = 0, kind: str = "logit", kernel_width: float = 1.0,
             alpha: float = 1.0, antithetic: bool = False, prune: bool = True, baseline=0.0,
             return_segments: bool = False, score="fixed"):
-    """Heatmaps [K,H,W] of the K targets of one image x [1,3,H,W], painted from superpixel values.
+    """Heatmaps [K,H,W] of the K targets (any kind, `ssd.targets`) of one image x [1,3,H,W], painted
+    from superpixel values.
 
     method "lime": `perturb.lime` with n_samples (values normalised to [−1, 1] per target);
     method "shap": `perturb.shap` with n_permutations (1,000 passes for 4 × 250 superpixels), with
@@ -77,6 +79,7 @@ def explain(model: "ssd.SSD", x: torch.Tensor, targets: Sequence["ssd.Target"], 
 def score_function(model: "ssd.SSD", x: torch.Tensor, targets: Sequence, score="fixed", kind: str = "logit"):
     """The score function f(x̃ [B,3,S,S]) -> [B,T] of `explain`'s `score` ("fixed", "matched" or a
     MatchedScore, checked to hold these targets)."""
+    check_kind(kind)
     if isinstance(score, MatchedScore):
         if score.targets != [ssd.as_target(t) for t in targets]:
             raise ValueError("score: the MatchedScore was built for other targets")

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 import ssd
-from ssd.targets import BOX, terms
+from ssd.targets import BOX, check_kind, terms
 
 from .ssd_adapter import ssd_layers, ssd_receptive_fields
 
@@ -85,12 +85,10 @@ class WindowedScore:
     def __init__(self, model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit",
                  windowed: bool = True):
         config = model.config
-        self.model, self.kind = model, kind
+        self.model, self.kind = model, check_kind(kind)
         self.targets = [ssd.as_target(t) for t in targets]
         ssd.check_targets(self.targets, len(ssd.priors(config)), config.num_classes)
         self.reads = [{out for out, _, _ in terms(t)} for t in self.targets]        # CLS and/or BOX
-        if kind not in ("logit", "probability"):
-            raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")
         self.size = (config.size, config.size)
         self.locations = [ssd.prior_location(config, t.prior) for t in self.targets]   # (k, i, j, a)
         self.strides = [_path_stride(ssd_layers(model, k)) for k, _, _, _ in self.locations]

@@ -105,13 +105,19 @@ def weights(targets_: Sequence, num_classes: int, device=None, dtype=torch.float
     return w.to(device), v.to(device)
 
 
+def check_kind(kind: str) -> str:
+    """`kind` if it is a score kind ("logit" or "probability"); ValueError naming it otherwise."""
+    if kind not in ("logit", "probability"):
+        raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")
+    return kind
+
+
 def target_values(logits: torch.Tensor, deltas: torch.Tensor | None, targets_: Sequence,
                   kind: str = "logit") -> torch.Tensor:
     """s = w·z + v·d of each target (module docstring) from its own prior's outputs: logits [N,T,C]
     and deltas [N,T,4] at the targets' priors (deltas may be None when no target reads them) -> [N,T].
     kind "logit": z = the logits; "probability": z = their softmax over the classes."""
-    if kind not in ("logit", "probability"):
-        raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")
+    check_kind(kind)
     w, v = weights(targets_, logits.shape[-1], logits.device, logits.dtype)
     z = logits if kind == "logit" else torch.softmax(logits, dim=-1)
     s = (z * w).sum(-1)
