@@ -17,20 +17,23 @@ RULES = {"rescale": Rescale, "revealcancel": RevealCancel}
 MAXPOOL_RULES = {"gradient": Gradient, "rescale": MaxPoolRescale}
 
 
-def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tuple[int, int]], gamma: float = 0.1,
+def explain(model: nn.Module, x: torch.Tensor,
+            targets: Sequence[ssd.Target | ssd.BoxTarget | ssd.ContrastTarget | tuple[int, int]], gamma: float = 0.1,
             first: str | None = "flat", reference="blur", rule: str = "rescale", maxpool: str = "gradient",
             chunk: int = 8, backward: str = "auto") -> torch.Tensor:
-    """Heatmaps [K,H,W] of the K targets (ssd.Target or (prior, label) pairs) of one image x [1,3,H,W]
-    (colour channels summed).
+    """Heatmaps [K,H,W] of the K targets (ssd.Target or (prior, label) pairs, ssd.BoxTarget,
+    ssd.ContrastTarget, in any mix) of one image x [1,3,H,W] (colour channels summed).
 
     The paper's setting: reference = Gaussian blur of the image (σ 12, 80×80; "zeros" is the
     dataset-mean grey, or give a tensor [1,3,H,W]), γ = 0.1 on every convolution (`deeplift.Linear`),
     ♭ rule on the first (`first="flat"`), Rescale for the ReLUs (`rule="revealcancel"`: RevealCancel)
     and for the ℓ2-Norm (`deeplift.L2NormRescale`), max-pooling by its gradient (`maxpool="rescale"`:
-    `deeplift.MaxPoolRescale`). Target k's seed is one-hot at its class logit at its prior, so with
-    γ = 0 and maxpool="rescale" the heatmap sums to Δlogit = logit(x) − logit(reference). All targets
-    share one forward pass; their backward passes run `chunk` at a time, as a loop or batched
-    (`backward`, see `lrp.backward_pass.backward`; same result). x is checked first (`ssd.check_input`),
+    `deeplift.MaxPoolRescale`). Target k's seed is its weights on the head outputs it is made of
+    (`ssd.targets`: 1 on the class logit, 1 on the regression output in the box head, +1 and −1 on the
+    two logits of a contrast), so with γ = 0 and maxpool="rescale" the heatmap sums to the target's
+    change Δs = s(x) − s(reference) (e.g. Δlogit[label] − Δlogit[other]). All targets share one
+    forward pass; their backward passes run `chunk` at a time, as a loop or batched (`backward`, see
+    `lrp.backward_pass.backward`; same result). x is checked first (`ssd.check_input`),
     and so is a reference tensor (finite, x's shape), and γ (`gamma_limit`). A map holding NaN or
     ±inf is a ValueError naming the settings and the target (`ssd.checks.check_maps`).
     """
@@ -53,19 +56,18 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
         raise ValueError(f"gamma={gamma:g} is too large for this network: the γ rule multiplies the positive "
                          f"weights by 1+γ in each of its {layers} layers, and (1+γ)^{layers} overflows {dtype} "
                          f"(max {torch.finfo(dtype).max:.1e}); use gamma ≤ {limit:.3g}")
-    targets = [ssd.Target(*t) for t in targets]
+    targets = [ssd.as_target(t) for t in targets]
     if not targets:
         ssd.check_targets(targets, 0, 0)   # raises the "no targets" error
     rules = composite(linear=Linear(gamma), relu=RULES[rule](), first=Flat() if first == "flat" else None,
                       maxpool=MAXPOOL_RULES[maxpool](), layers={ssd.L2Norm: L2NormRescale()})
-    heads = {head: None for head in model.cls_heads}       # their outputs, to seed each target there
+    heads = {head: None for head in (*model.cls_heads, *model.box_heads)}   # their outputs, to seed there
     unit, output = prepare(model, x, reference_image(x, reference), rules, keep=heads)
     logits = output[0]
     if logits.dim() != 3:
         raise ValueError(f"the model's first output must be logits [N,P,C], got {tuple(logits.shape)}")
     ssd.check_targets(targets, logits.shape[1], logits.shape[2])
-    maps = target_maps(unit, ssd.head_seeds(model, heads, logits, targets),
-                       logits.new_ones(len(targets)), chunk, backward)
+    maps = target_maps(unit, ssd.head_seeds(model, heads, output, targets), chunk, backward)
     settings = {"gamma": gamma, "first": first, "reference": reference if isinstance(reference, str) else "tensor",
                 "rule": rule, "maxpool": maxpool}
     return check_maps(maps, "deeplift", settings, targets)

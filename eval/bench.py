@@ -1,6 +1,6 @@
-"""`python -m eval.bench [lrp|deeplift|lime|shap|all] [--device D] [--width W]`: what each method
-costs, with the model's own forward (+ backward) as the unit, so that the numbers mean the same on
-any machine.
+"""`python -m eval.bench [lrp|deeplift|lime|shap|drise|gradcam|all] [--device D] [--width W]`: what
+each method costs, with the model's own forward (+ backward) as the unit, so that the numbers mean
+the same on any machine.
 
 - LRP: time of one `lrp.explain` target / time of one plain gradient map (forward, then backward of
   the target's logit to the input, parameters frozen); its peak memory / the gradient map's; time
@@ -9,8 +9,10 @@ any machine.
   fields cover most of the image) / 1. Default model: the full-width SSD512 with random weights.
 - DeepLIFT: the same, with the gradient map of a batch of two images (input and reference) as the
   unit (one DeepLIFT pass carries both).
-- LIME, SHAP: explanation time / time of the same number of forward passes of the same model alone
-  (batched the same way, no explanation code); time per explanation for 1 and for 8 targets
+- Grad-CAM: the rows of LRP (one forward pass without a graph, then each target's head backward).
+- LIME, SHAP, D-RISE: explanation time / time of the same number of forward passes of the same model
+  alone (batched the same way, no explanation code: the windowed passes of the fixed score for LIME
+  and SHAP, full passes for D-RISE's matched score); time per explanation for 1 and for 8 targets
   (ratio); for SHAP with and without receptive-field pruning, and the forward passes of each.
   Default model: the embedded one (`ssd.load("shapes")`), else a random width-1/8 SSD512.
 
@@ -34,13 +36,14 @@ from eval.run.samples import SYNTHETIC_SEED
 from eval.run.timing import device_name, timed
 from ssd.cli import check_device
 
-METHODS = ("lrp", "deeplift", "lime", "shap")
+METHODS = ("lrp", "deeplift", "lime", "shap", "drise", "gradcam")
+BACKWARD = ("lrp", "deeplift", "gradcam")           # timed against the gradient map; the rest against passes
 TARGETS = 8
 
 
 def build_model(method: str, width: float | None, device) -> torch.nn.Module:
     """The benchmarked model with frozen parameters (see module docstring for the defaults)."""
-    if method in ("lrp", "deeplift"):
+    if method in BACKWARD:
         torch.manual_seed(0)
         model = ssd.SSD(ssd.COCO_SSD512.replace(width=1.0 if width is None else width))
     elif width is None:
@@ -166,7 +169,7 @@ def _memory_child(case: str, method: str, width, target: str) -> None:
 # ---- the benchmarks ------------------------------------------------------------------------------
 
 def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
-    """Rows (quantity, value, goal) for LRP or DeepLIFT."""
+    """Rows (quantity, value, goal) for LRP, DeepLIFT or Grad-CAM."""
     model = build_model(method, width, device)
     x = bench_input(model, device)
     targets, sources = bench_targets(model, x), source_targets(model)
@@ -179,9 +182,9 @@ def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
     unit_mem = peak_memory("unit", method, width, device, targets[0])
     method_mem = peak_memory("method", method, width, device, targets[0])
     unit_name = "gradient map of 2 images" if method == "deeplift" else "gradient map"
-    goal_time = "≤ 1.3" if method == "deeplift" else "≤ 1.8"
+    goal_time, goal_memory = {"deeplift": ("≤ 1.3", "≤ 2.0"), "lrp": ("≤ 1.8", "≤ 2.0")}.get(method, ("—", "—"))
     return [(f"time of 1 target / {unit_name}", one / unit, goal_time),
-            (f"peak memory of 1 target / {unit_name}'s", method_mem / max(unit_mem, 1), "≤ 2.0"),
+            (f"peak memory of 1 target / {unit_name}'s", method_mem / max(unit_mem, 1), goal_memory),
             (f"time of {len(targets)} targets / 1 target", eight / one, "≤ 3.0"),
             (f"time of {len(sources)} targets, one per source in turn / 1 target", spread / one, "—"),
             (f"({unit_name}: {unit * 1e3:.0f} ms, {unit_mem / 2**20:.0f} MiB; 1 target {one * 1e3:.0f} ms, "
@@ -191,7 +194,8 @@ def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
 
 def forward_passes(score, x, n: int, batch_size: int):
     """A call running the score function alone on n inputs, batch_size at a time (no explanation code):
-    the same evaluations LIME and SHAP make, each the windowed pass of perturb.ssd_score."""
+    the same evaluations LIME and SHAP make (each the windowed pass of perturb.ssd_score), or D-RISE
+    (the model's full pass)."""
     batch = x.expand(batch_size, -1, -1, -1).contiguous()
 
     def run():
@@ -202,7 +206,7 @@ def forward_passes(score, x, n: int, batch_size: int):
 
 
 def bench_perturbation(method: str, width, device, repeats: int, batch_size: int | None = None) -> list[tuple]:
-    """Rows (quantity, value, goal) for LIME or SHAP.
+    """Rows (quantity, value, goal) for LIME, SHAP or D-RISE.
 
     SHAP is timed with receptive-field pruning (its default) and without: pruned, a call costs the
     passes of the union of its targets' fields, so 8 targets may cost more than 1 but never more
@@ -214,7 +218,7 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
     x = bench_input(model, device)
     targets = bench_targets(model, x)
     k = len(targets)
-    segments = perturb.segments_of(x, model.config)
+    segments = None if method == "drise" else perturb.segments_of(x, model.config)
 
     def case(n_targets: int, **extra):
         return lambda: explain(method, model, x, targets[:n_targets], segments=segments,
@@ -227,14 +231,16 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
         with perturb.count_passes() as counted:
             fn()
         passes[name] = counted.images
-    cases["alone"] = forward_passes(perturb.ssd_score(model, targets), x, passes["k"], batch_size)
+    alone = model if method == "drise" else perturb.ssd_score(model, targets)
+    cases["alone"] = forward_passes(alone, x, passes["k"], batch_size)
     cases["alone"]()
     t = median_times(cases, device, repeats, warm_up=False)
 
     pk, p1 = passes["k"], passes["1"]
-    about = f"passes alone {t['alone']:.2f} s; {int(segments.max()) + 1} superpixels; batches of {batch_size}"
+    parts = f"{p1} masks" if segments is None else f"{int(segments.max()) + 1} superpixels"
+    about = f"passes alone {t['alone']:.2f} s; {parts}; batches of {batch_size}"
     rows = [(f"time / same {pk} forward passes alone ({k} targets)", t["k"] / t["alone"], "≤ 1.10")]
-    if method == "lime":
+    if method in ("lime", "drise"):
         return rows + [(f"time of {k} targets / 1 target", t["k"] / t["1"], "≤ 1.10"),
                        (f"(1 target: {t['1']:.2f} s, {p1} passes; {k} targets: {t['k']:.2f} s, {pk} passes; "
                         f"{about})", None, "")]
@@ -252,10 +258,11 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
 
 def main(argv=None) -> int:
     p = Parser(prog="python -m eval.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("method", nargs="?", default="all", help="lrp, deeplift, lime, shap or all")
+    p.add_argument("method", nargs="?", default="all", help=f"{', '.join(METHODS)} or all")
     p.add_argument("--device", default="cpu")
     p.add_argument("--width", type=number("> 0"), default=None,
-                   help="width multiplier of the SSD512 (default: 1.0 for LRP/DeepLIFT, the embedded model for LIME/SHAP)")
+                   help="width multiplier of the SSD512 (default: 1.0 for LRP/DeepLIFT/Grad-CAM, the embedded model "
+                        "for LIME/SHAP/D-RISE)")
     p.add_argument("--repeats", type=integer(1), default=3, help="timed rounds, median taken (default 3)")
     p.add_argument("--memory-case", choices=("unit", "method"), help=argparse.SUPPRESS)
     p.add_argument("--target", help=argparse.SUPPRESS)
@@ -274,7 +281,7 @@ def main(argv=None) -> int:
     print(f"# eval.bench on {device_name(a.device)}, torch {torch.__version__}, median of {a.repeats} runs")
     print("| method | quantity | value | goal |\n|---|---|---|---|")
     for method in METHODS if a.method == "all" else (a.method,):
-        rows = (bench_backward if method in ("lrp", "deeplift") else bench_perturbation)(
+        rows = (bench_backward if method in BACKWARD else bench_perturbation)(
             method, a.width, a.device, a.repeats)
         for quantity, value, goal in rows:
             print(f"| {method} | {quantity} | {'' if value is None else f'{value:.2f}'} | {goal} |", flush=True)

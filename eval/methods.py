@@ -5,11 +5,14 @@ the heatmap is painted from superpixels, and how to call it.
     heatmaps = method.explain(model, x, targets, segments) # [K,H,W] for the K targets of x [1,3,H,W]
 
 Names: the paper's four (`METHODS`: "lrp" = LRP-γ + ♭, "deeplift" = DeepLIFT-γ + ♭ with the blurred
-reference, "lime", "shap") and the variants of figures 4 and 5 and of the sanity checks
+reference, "lime", "shap"), the variants of figures 4 and 5 and of the sanity checks
 ("lrp-epsilon", "lrp-gamma", "lrp-zplus" (each with ♭), "deeplift-vanilla", "gradient": the plain
-gradient map, the classic reference). `settings` holds the run's hyperparameters (`PAPER` gives the
-paper's; `settings_of(args)` takes them from a command line of eval.run.cli): gamma, lime_samples,
-shap_permutations, seed, batch_size, superpixels.
+gradient map, the classic reference) and the field's reference methods for detectors ("drise":
+D-RISE with the matched score, `perturb.explain_drise`; "gradcam": Grad-CAM at each target's source,
+`lrp.gradcam`), whose own settings are `REFERENCE` (a run's settings may override them by name).
+`settings` holds the run's hyperparameters (`PAPER` gives the paper's; `settings_of(args)` takes them
+from a command line of eval.run.cli): gamma, lime_samples, shap_permutations, seed, batch_size,
+superpixels.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -21,6 +24,9 @@ SUPERPIXEL_METHODS = ("lime", "shap")                         # heatmaps painted
 # the paper's settings (sections 3.2.1–3.2.4); batch_size None: perturb.default_batch_size of the device
 PAPER = {"gamma": 0.1, "lime_samples": 1000, "shap_permutations": 4, "seed": 0, "batch_size": None, "superpixels": 250}
 SETTING_KEYS = tuple(PAPER)
+# the reference methods' settings (not the paper's): D-RISE's masks, N chosen so that its time per
+# image on the embedded model on the CPU is comparable to LIME's 1,000 passes; Grad-CAM's mode
+REFERENCE = {"drise_masks": 1000, "drise_grid": 16, "drise_p": 0.5, "gradcam_mode": "gradcam"}
 
 
 @dataclass(frozen=True)
@@ -82,13 +88,30 @@ def _lrp_random_model(gamma: float):
     return run
 
 
+def _drise(settings: dict):
+    def run(model, x, targets, segments, **options):
+        import perturb
+        return perturb.explain_drise(model, x, targets, **{
+            "n_masks": settings["drise_masks"], "grid": settings["drise_grid"], "p": settings["drise_p"],
+            "seed": settings["seed"], "batch_size": settings["batch_size"], **options})
+    return run
+
+
+def _gradcam(mode: str):
+    def run(model, x, targets, segments, **options):
+        import lrp
+        return lrp.gradcam(model, x, targets, **{"mode": mode, **options})
+    return run
+
+
 def _gradient(model, x, targets, segments, **options):
-    """∂logit/∂x summed over colour channels, one backward pass per target (x checked first)."""
+    """∂s/∂x of each target (any kind, ssd.score) summed over colour channels, one backward pass per
+    target (x checked first)."""
     import ssd
     ssd.check_input(model, x)
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        scores = ssd.score(model(x)[0], targets)[0]                      # [K]
+        scores = ssd.score(model(x), targets)[0]                         # [K]
         maps = [torch.autograd.grad(s, x, retain_graph=k < len(targets) - 1)[0][0].sum(0)
                 for k, s in enumerate(scores)]
     return torch.stack(maps)
@@ -107,6 +130,9 @@ _MAKERS = {   # name -> (label(settings), superpixel, run factory(settings))
     "gradient": (lambda s: "gradient", False, lambda s: _gradient),
     "lrp-random-model": (lambda s: f"LRP-γ({s['gamma']:g}) + ♭ of a randomised model", False,
                          lambda s: _lrp_random_model(s["gamma"])),
+    "drise": (lambda s: f"D-RISE ({s['drise_masks']} masks)", False, _drise),
+    "gradcam": (lambda s: "Grad-CAM" if s["gradcam_mode"] == "gradcam" else "ODAM", False,
+                lambda s: _gradcam(s["gradcam_mode"])),
 }
 NAMES = tuple(_MAKERS)
 REFERENCE_LABELS = {"random": "random order", "mask": "ground-truth mask", "oracle": "oracle (greedy from the score)",
@@ -116,10 +142,10 @@ SUFFIXES = {"-negated": "negated", "-positive": "ordered by R⁺", "-abs": "orde
 
 
 def get(name: str, settings: dict | None = None) -> Method:
-    """The method `name` with the run's settings (default: the paper's, `PAPER`)."""
+    """The method `name` with the run's settings (default: the paper's, `PAPER`, and `REFERENCE`)."""
     if name not in _MAKERS:
         raise ValueError(f"unknown method {name!r}: choose from {', '.join(NAMES)}")
-    s = {**PAPER, **(settings or {})}
+    s = {**PAPER, **REFERENCE, **(settings or {})}
     label_of, superpixel, make = _MAKERS[name]
     return Method(name, label_of(s), superpixel, make(s))
 

@@ -6,7 +6,8 @@ through the retained graph either as a loop of K backward passes or as one batch
 (`is_grads_batched`, a vmap over the seeds); the loop is faster on the CPU, the batched pass on CUDA,
 and both give the same result (tests/test_engine.py checks it). Both are possible because every op of
 the rules has a vmap rule (`lrp.kernels`). `target_maps` seeds each target of a detector where its
-score is computed, so that its backward stays out of the parts of the network it does not depend on.
+score is computed (one or more weighted outputs of its heads), so that its backward stays out of the
+parts of the network it does not depend on.
 """
 from typing import Sequence
 
@@ -74,25 +75,27 @@ def _grad(unit, outputs, grads, retain_graph, is_grads_batched, lead) -> torch.T
     return unit.new_zeros(lead + tuple(unit.shape)) if g is None else g
 
 
-def target_maps(unit: torch.Tensor, seeds: Sequence[tuple[torch.Tensor, tuple]], weights: torch.Tensor,
+def target_maps(unit: torch.Tensor, seeds: Sequence[Sequence[tuple[torch.Tensor, tuple, float]]],
                 chunk: int, mode: str = "auto") -> torch.Tensor:
-    """Maps [K,H,W] for K one-hot seeds of one image: seed k is weights[k] at the index seeds[k][1] of
-    the tensor seeds[k][0] (a model output, or a head's output kept by `Hooks`, nothing elsewhere);
-    the gradient at unit [1,C_in,H,W] summed over its channels. Seeding each target where its score
-    is computed (its head) keeps the backward out of the parts of the network it does not depend on.
-    `chunk` seeds share one seed tensor per seeded tensor [chunk, *shape] (and one batched pass)."""
+    """Maps [K,H,W] for K seeds of one image: seed k places weight w at index i of tensor t for each
+    (t, i, w) in seeds[k] (a model output, or a head's output kept by `Hooks`; nothing elsewhere),
+    e.g. +1 and −1 on two logits for a contrast; the gradient at unit [1,C_in,H,W] summed over its
+    channels. Seeding each target where its score is computed (its head) keeps the backward out of
+    the parts of the network it does not depend on. `chunk` seeds share one seed tensor per seeded
+    tensor [chunk, *shape] (and one batched pass)."""
     if int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
     k, maps = len(seeds), []
     for start in range(0, k, chunk):
         part = range(start, min(start + chunk, k))
-        tensors = list({id(seeds[i][0]): seeds[i][0] for i in part}.values())
+        tensors = list({id(t): t for i in part for t, _, _ in seeds[i]}.values())
         pairs = []
         for t in tensors:
             seed = t.new_zeros((len(part),) + tuple(t.shape))
             for row, i in enumerate(part):
-                if seeds[i][0] is t:
-                    seed[(row,) + tuple(seeds[i][1])] = weights[i]
+                for tensor, index, weight in seeds[i]:
+                    if tensor is t:
+                        seed[(row,) + tuple(index)] += weight
             pairs.append((t, seed))
         g = backward(unit, pairs, batched=True, retain_graph=start + chunk < k, mode=mode)
         maps.append(g[:, 0].sum(dim=1))

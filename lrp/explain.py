@@ -31,17 +31,20 @@ def _first(first: str | Rule | None) -> Rule | None:
     return Flat()
 
 
-def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tuple[int, int]],
+def explain(model: nn.Module, x: torch.Tensor,
+            targets: Sequence[ssd.Target | ssd.BoxTarget | ssd.ContrastTarget | tuple[int, int]],
             rule: str | Rule = "gamma", gamma: float = 0.1, epsilon: float = 1e-6,
             first: str | Rule | None = "flat", chunk: int = 8, backward: str = "auto") -> torch.Tensor:
     """LRP heatmaps of K targets of one image: x [1,3,H,W] -> [K,H,W] on x's device.
 
-    Each target (an ssd.Target or a (prior, label) pair) has its class logit at its prior as
-    relevance (R = logit, all other outputs 0), propagated with `rule` ("epsilon", "gamma", "zplus"
-    as in figure 4, or an lrp.Rule) in every convolution (heads included), Pass through the ℓ2-Norm
-    (eq. 3.2), and `first` ("flat": the ♭ rule) in the layer that sees the input; relevance is summed
-    over the colour channels. One forward pass serves all targets; their backward passes run
-    `chunk` at a time, as a loop or batched (`backward`, see `lrp.backward_pass.backward`; same result).
+    Each target (an ssd.Target or a (prior, label) pair, an ssd.BoxTarget, an ssd.ContrastTarget, in
+    any mix) has its value as relevance, placed on the outputs it is made of (`ssd.targets`: R = logit;
+    R = the regression output, in the box head; R = +logit[label] and −logit[other] for a contrast;
+    all other outputs 0), propagated with `rule` ("epsilon", "gamma", "zplus" as in figure 4, or an
+    lrp.Rule) in every convolution (heads included), Pass through the ℓ2-Norm (eq. 3.2), and `first`
+    ("flat": the ♭ rule) in the layer that sees the input; relevance is summed over the colour
+    channels. One forward pass serves all targets; their backward passes run `chunk` at a time, as a
+    loop or batched (`backward`, see `lrp.backward_pass.backward`; same result).
     A map holding NaN or ±inf (a model whose outputs overflow) is a ValueError naming the rule
     settings and the target (`ssd.checks.check_maps`).
     """
@@ -52,16 +55,15 @@ def explain(model: nn.Module, x: torch.Tensor, targets: Sequence[ssd.Target | tu
         raise ValueError(f"chunk must be a positive integer, got {chunk}")
     if backward not in BACKWARDS:
         raise ValueError(f"unknown backward mode {backward!r}: use one of {BACKWARDS}")
-    targets = [ssd.Target(*t) for t in targets]
+    targets = [ssd.as_target(t) for t in targets]
     conv = _rule(rule, gamma, epsilon)
     rules = composite(conv=conv, linear=conv, first=_first(first), layers={ssd.L2Norm: Pass()})
-    heads = {head: None for head in model.cls_heads}       # their outputs, to seed each target there
-    unit, (logits, deltas) = prepare(model, x, rules, keep=heads)
-    ssd.check_targets(targets, logits.shape[1], logits.shape[2])
-    priors = torch.tensor([t.prior for t in targets], device=x.device, dtype=torch.long)
-    labels = torch.tensor([t.label for t in targets], device=x.device, dtype=torch.long)
-    # relevance R = logit on the target, i.e. the gradient R / logit = 1 (0 where the logit is 0)
-    weights = (logits.detach()[0, priors, labels] != 0).to(logits.dtype)
-    maps = target_maps(unit, ssd.head_seeds(model, heads, logits, targets), weights, chunk, backward)
+    heads = {head: None for head in (*model.cls_heads, *model.box_heads)}   # their outputs, to seed there
+    unit, output = prepare(model, x, rules, keep=heads)
+    ssd.check_targets(targets, output[0].shape[1], output[0].shape[2])
+    # relevance R = w·output on each term, i.e. the gradient R / output = w (0 where the output is 0)
+    seeds = [[(out, index, weight * (out.detach()[index] != 0).to(out.dtype)) for out, index, weight in terms]
+             for terms in ssd.head_seeds(model, heads, output, targets)]
+    maps = target_maps(unit, seeds, chunk, backward)
     settings = {"rule": rule, "gamma": gamma, "epsilon": epsilon, "first": first}
     return check_maps(maps, "lrp", settings, targets)

@@ -6,6 +6,8 @@ input for state z:  x̃[c,h,w] = x[c,h,w] if z[segments[h,w]] else baseline[c,h,
 A long evaluation (SHAP with many superpixels runs tens of thousands of passes) reports progress on
 stderr, at most one line every PROGRESS_SECONDS and none before, so that short runs stay quiet:
 `perturb: 4,000/65,000 passes, ETA 12m`, the ETA being the time so far per pass times those left.
+
+`scored` checks and counts each batch of scores, for every method that perturbs (LIME, SHAP, D-RISE).
 """
 import contextlib
 import sys
@@ -21,16 +23,21 @@ PROGRESS_SECONDS = 30.0
 clock = time.monotonic          # the progress lines' clock (a test may replace it)
 
 
-def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Validate and normalise (x, segments) -> (x [1,C,H,W], segments int64 [H,W] on x's device, S).
-
-    x: floating point [C,H,W] or [1,C,H,W], every value finite (`ssd.checks.check_tensor`); segments:
-    integer [H,W] with labels 0..S-1 and no gaps.
-    """
+def check_image(x: torch.Tensor) -> torch.Tensor:
+    """x as [1,C,H,W]: one floating-point input [C,H,W] or [1,C,H,W], every value finite
+    (`ssd.checks.check_tensor`); ValueError naming the problem otherwise."""
     if not torch.is_tensor(x) or x.dim() not in (3, 4) or (x.dim() == 4 and x.shape[0] != 1):
         raise ValueError(f"x must be one input [C,H,W] or [1,C,H,W], got shape {tuple(getattr(x, 'shape', ()))}")
     check_tensor(x, "x")
-    x = x if x.dim() == 4 else x[None]
+    return x if x.dim() == 4 else x[None]
+
+
+def check_inputs(x: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Validate and normalise (x, segments) -> (x [1,C,H,W], segments int64 [H,W] on x's device, S).
+
+    x: as `check_image`; segments: integer [H,W] with labels 0..S-1 and no gaps.
+    """
+    x = check_image(x)
     segments = torch.as_tensor(segments, device=x.device)
     if segments.shape != x.shape[2:]:
         raise ValueError(f"segments must be [H,W] = {tuple(x.shape[2:])} like the input, got {tuple(segments.shape)}")
@@ -109,28 +116,35 @@ class _PassCount:
         self.images = 0
 
 
+def scored(f, inputs: torch.Tensor, first: int = 0) -> torch.Tensor:
+    """f(inputs) for one batch of perturbed inputs [B,C,H,W] -> scores [B,T], checked and counted: a
+    shape other than [B,T], or a NaN or ±inf score, is a ValueError naming the inputs first..first+B−1
+    (`ssd.checks.check_tensor`); the B inputs count for `count_passes`."""
+    scores = f(inputs)
+    if scores.dim() != 2 or scores.shape[0] != inputs.shape[0]:
+        raise ValueError(f"score function must return [B,T], got shape {tuple(scores.shape)}")
+    if scores.is_floating_point():     # NaN scores would give LIME and SHAP NaN or meaningless values
+        check_tensor(scores, f"the score function's output [B,T] for states {first}.."
+                             f"{first + scores.shape[0] - 1}")
+    for counter in getattr(_counters, "stack", ()):
+        counter.images += scores.shape[0]
+    return scores
+
+
 def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, baseline=0.0,
              batch_size: int | None = None) -> torch.Tensor:
     """Scores of the perturbed inputs: f(perturbed_inputs(x, segments, states)) in chunks of `batch_size`
     (None: `default_batch_size(x.device)`); the scores do not depend on the chunk size.
 
-    f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device). A NaN or
-    ±inf score is a ValueError naming the states of the batch (`ssd.checks.check_tensor`). A long
-    run reports its progress on stderr (module docstring).
+    f: [B,C,H,W] -> [B,T]; states bool [N,S] -> scores [N,T] (detached, on x's device), each batch
+    checked and counted by `scored`. A long run reports its progress on stderr (module docstring).
     """
     batch_size = default_batch_size(x.device) if batch_size is None else check_integer(batch_size, "batch_size")
     out, progress = [], _Progress(states.shape[0])
     with torch.no_grad():
         for start in range(0, states.shape[0], batch_size):
-            scores = f(perturbed_inputs(x, segments, states[start:start + batch_size], baseline))
-            if scores.dim() != 2 or scores.shape[0] != min(batch_size, states.shape[0] - start):
-                raise ValueError(f"score function must return [B,T], got shape {tuple(scores.shape)}")
-            if scores.is_floating_point():     # NaN scores would give LIME and SHAP NaN or meaningless values
-                check_tensor(scores, f"the score function's output [B,T] for states {start}.."
-                                         f"{start + scores.shape[0] - 1}")
+            scores = scored(f, perturbed_inputs(x, segments, states[start:start + batch_size], baseline), start)
             out.append(scores)
-            for counter in getattr(_counters, "stack", ()):
-                counter.images += scores.shape[0]
             progress.done(start + scores.shape[0])
     if not out:
         raise ValueError("no states to evaluate")

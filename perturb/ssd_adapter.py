@@ -18,9 +18,10 @@ def ssd_layers(model: "ssd.SSD", source: int) -> list:
 
 
 def ssd_receptive_fields(model: "ssd.SSD", targets: Sequence["ssd.Target"], size=None, device=None) -> torch.Tensor:
-    """Exact theoretical receptive field of each target's class logit: bool [T,H,W].
+    """Exact theoretical receptive field of each target (any kind: its class and box heads have one
+    geometry): bool [T,H,W].
 
-    Target t's logit is the head's output at (row i, column j) of its prior's source k
+    Target t's outputs are the heads' outputs at (row i, column j) of its prior's source k
     (ssd.prior_location); its field is derived from the kernel, stride, padding and dilation of
     every conv and pool on the path to source k plus the 3×3 head, clipped to the image.
     size: input (H, W), default (config.size, config.size).

@@ -1,20 +1,21 @@
 """Exact target scores of an SSD from only the part of the network, and the window of the image,
 that the targets can see.
 
-A target's class logit is the head of its source k at one location (i, j); it depends only on the
-pixels of its receptive field (perturb.receptive_field), and only on the blocks up to source k.
-Running the network on a crop of the input gives the same logit, exactly, when
+A target's outputs (class logits, box regression: `ssd.targets`) are the heads of its source k at
+one location (i, j); they depend only on the pixels of its receptive field (perturb.receptive_field),
+and only on the blocks up to source k.
+Running the network on a crop of the input gives the same outputs, exactly, when
 
   1. the crop contains the receptive field, and
   2. the crop's edges lie on the grid of the cumulative stride S_k of the path (or on the image's
      edge), so that every stride, pooling window and padding of the crop lines up with the full
      image's (S_k = 8 for conv4_3, 16 for fc7, … the product of the strides on the path),
 
-because every neuron the logit depends on then reads the same values in both computations: inside
+because every neuron the outputs depend on then reads the same values in both computations: inside
 the field the same pixels, outside it only padding, which is zero (or −∞ for max-pooling) in both.
 The target's location in the crop is (i − r0/S_k, j − c0/S_k).
 
-For a conv4_3 target of a 512×512 SSD512 the field is about 108×108 pixels, so its logit costs a
+For a conv4_3 target of a 512×512 SSD512 the field is about 108×108 pixels, so its score costs a
 128×128 crop through the first block instead of the whole network. Targets are gathered into
 groups that share one crop (the bounding window of their fields) and one depth (the deepest source
 among them); two groups are merged while that lowers the estimated cost (pixels of the crop × the
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 import ssd
+from ssd.targets import BOX, check_kind, terms
 
 from .ssd_adapter import ssd_layers, ssd_receptive_fields
 
@@ -72,21 +74,21 @@ class _Group:
 
 
 class WindowedScore:
-    """Score function f(x [B,3,H,W]) -> [B,T] of SSD targets: the class logit (kind "logit") or softmax
-    probability over classes (kind "probability") of each target at its prior, computed from the
-    crops and blocks the targets need (module docstring). Equal to
-    `ssd.score(model(x)[0], targets, kind)` up to float rounding. `groups` lists, per group, the target
+    """Score function f(x [B,3,H,W]) -> [B,T] of SSD targets of any kind (`ssd.targets`): each target's
+    value s at its prior from its raw outputs (kind "logit") or with softmax probabilities for its
+    class terms (kind "probability"), computed from the crops and blocks the targets need (module
+    docstring; a box target reads the box head of the same source, whose geometry is the class
+    head's). Equal to `ssd.score(model(x), targets, kind)` up to float rounding. `groups` lists, per group, the target
     indices, the window (r0, r1, c0, c1) and the deepest source; `windowed=False` runs the full model.
     x is checked first (`ssd.check_input`: the model's size, dtype and device, finite values)."""
 
     def __init__(self, model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit",
                  windowed: bool = True):
         config = model.config
-        self.model, self.kind = model, kind
-        self.targets = [ssd.Target(*t) for t in targets]
+        self.model, self.kind = model, check_kind(kind)
+        self.targets = [ssd.as_target(t) for t in targets]
         ssd.check_targets(self.targets, len(ssd.priors(config)), config.num_classes)
-        if kind not in ("logit", "probability"):
-            raise ValueError(f"unknown score kind {kind!r}: use 'logit' or 'probability'")
+        self.reads = [{out for out, _, _ in terms(t)} for t in self.targets]        # CLS and/or BOX
         self.size = (config.size, config.size)
         self.locations = [ssd.prior_location(config, t.prior) for t in self.targets]   # (k, i, j, a)
         self.strides = [_path_stride(ssd_layers(model, k)) for k, _, _, _ in self.locations]
@@ -100,7 +102,7 @@ class WindowedScore:
         groups = []
         for t, ((k, i, j, _), stride, rf) in enumerate(zip(self.locations, self.strides, rfs)):
             rows, cols = torch.nonzero(rf.any(1)).flatten(), torch.nonzero(rf.any(0)).flatten()
-            if len(rows) == 0:       # a field that lies in the padding: the logit is a constant
+            if len(rows) == 0:       # a field that lies in the padding: the score is a constant
                 window = (i * stride, (i + 1) * stride, j * stride, (j + 1) * stride)
             else:
                 window = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
@@ -137,38 +139,37 @@ class WindowedScore:
         return (r0 // stride * stride, min(H, math.ceil(r1 / stride) * stride),
                 c0 // stride * stride, min(W, math.ceil(c1 / stride) * stride))
 
-    def _pick(self, head_out: torch.Tensor, t: int, i: int, j: int) -> torch.Tensor:
-        """Score [B] of target t from its head's output [B, A·C, h, w] at (i, j)."""
-        _, _, _, a = self.locations[t]
-        C = self.model.config.num_classes
-        logits = head_out[:, a * C:(a + 1) * C, i, j]                                   # [B,C]
-        label = self.targets[t].label
-        return logits[:, label] if self.kind == "logit" else torch.softmax(logits, dim=1)[:, label]
-
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         ssd.check_input(self.model, x)
         if self.groups is None:
-            return ssd.score(self.model(x)[0], self.targets, self.kind)
-        out = x.new_empty((x.shape[0], len(self.targets)))
+            return ssd.score(self.model(x), self.targets, self.kind)
+        C, n, T = self.model.config.num_classes, x.shape[0], len(self.targets)
+        heads = (self.model.cls_heads, self.model.box_heads)
+        at_prior = [x.new_zeros((n, T, C)),                                           # logits [B,T,C]
+                    x.new_zeros((n, T, 4)) if any(BOX in r for r in self.reads) else None]   # deltas [B,T,4]
         for g in self.groups:
             r0, r1, c0, c1 = g.window
             h = x[:, :, r0:r1, c0:c1]
-            needed = {self.locations[t][0] for t in g.members}
-            heads = {}
+            needed = {}                                    # source k -> the outputs its targets read
+            for t in g.members:
+                needed.setdefault(self.locations[t][0], set()).update(self.reads[t])
+            outs = {}
             for k, block in enumerate(self.model.features[:g.depth + 1]):
                 h = block(h)
                 if k in needed:
                     source = self.model.l2norm(h) if k == 0 else h
-                    heads[k] = self.model.cls_heads[k](source)
+                    outs[k] = {out: heads[out][k](source) for out in needed[k]}
             for t in g.members:
-                k, i, j, _ = self.locations[t]
-                stride = self.strides[t]
-                out[:, t] = self._pick(heads[k], t, i - r0 // stride, j - c0 // stride)
-        return out
+                k, i, j, a = self.locations[t]
+                row, col = i - r0 // self.strides[t], j - c0 // self.strides[t]
+                for out in self.reads[t]:                  # head output [B, A·width, h, w] at (row, col)
+                    width = at_prior[out].shape[2]
+                    at_prior[out][:, t] = outs[k][out][:, a * width:(a + 1) * width, row, col]
+        return ssd.target_values(*at_prior, self.targets, self.kind)
 
 
 def ssd_score(model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit") -> WindowedScore:
-    """Score function of the targets: f(x [B,3,H,W]) -> [B,T], the class logit (or softmax
-    probability, `kind="probability"`) of each target at its prior, computed from the windows and
-    blocks the targets can see (`WindowedScore`)."""
+    """Score function of the targets of any kind: f(x [B,3,H,W]) -> [B,T], each target's value at its
+    prior (with softmax probabilities for class terms, `kind="probability"`), computed from the
+    windows and blocks the targets can see (`WindowedScore`)."""
     return WindowedScore(model, targets, kind)

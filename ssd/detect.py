@@ -24,6 +24,12 @@ class Detections:
         return len(self.scores)
 
 
+def predicted_boxes(config, deltas: torch.Tensor) -> torch.Tensor:
+    """The box every prior predicts, as detections report it: deltas [N,P,4] -> boxes [N,P,4]
+    (x1, y1, x2, y2 in model-input pixels, decoded against the priors and clipped to the image)."""
+    return decode(deltas, make_priors(config, deltas.device), config.variances).clamp(0, 1) * config.size
+
+
 @torch.no_grad()
 def detect(model, x: torch.Tensor, score_threshold: float = None, nms_iou: float = None,
            top_k: int = None, max_detections: int = None) -> list[Detections]:
@@ -49,7 +55,7 @@ def detect(model, x: torch.Tensor, score_threshold: float = None, nms_iou: float
     check_input(model, x)
     logits, deltas = model(x)
     probs = torch.softmax(logits, dim=-1)[..., 1:]                                 # [N,P,C-1]
-    boxes = decode(deltas, make_priors(cfg, x.device), cfg.variances).clamp(0, 1) * cfg.size
+    boxes = predicted_boxes(cfg, deltas)
     result = []
     for p, b in zip(probs, boxes):
         k = min(top_k, p.shape[0])

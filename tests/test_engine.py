@@ -60,7 +60,7 @@ def test_cores_explain_a_toy_network():
 ROOT = Path(__file__).resolve().parent.parent
 CORES = {"lrp": ["engine", "hooks", "backward_pass", "kernels", "rules", "composite", "attribute", "redistribute"],
          "deeplift": ["rules", "attribute", "composite", "blur"],
-         "perturb": ["lime", "shap", "masking", "receptive_field", "ridge", "superpixels"]}
+         "perturb": ["lime", "shap", "drise", "masking", "receptive_field", "ridge", "superpixels"]}
 FIRST_PARTY = ("ssd", "lrp", "deeplift", "perturb", "eval")
 
 
@@ -220,7 +220,7 @@ def test_a_target_is_seeded_at_its_head_so_later_blocks_stay_out_of_the_backward
     assert ssd.prior_location(model.config, target.prior)[0] == 0
     heat, entered = _backward_into_later_blocks(model, lambda: EXPLAIN[method](model, x, [target]))
     assert entered == 0 and heat.abs().max() > 0
-    monkeypatch.setattr(ssd, "head_seeds", lambda m, kept, logits, targets: [(logits, (0, t.prior, t.label))
+    monkeypatch.setattr(ssd, "head_seeds", lambda m, kept, output, targets: [[(output[0], (0, t.prior, t.label), 1.0)]
                                                                              for t in targets])
     on_logits, entered = _backward_into_later_blocks(model, lambda: EXPLAIN[method](model, x, [target]))
     assert entered == len(model.features) - 1

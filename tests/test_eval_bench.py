@@ -42,23 +42,27 @@ def test_pass_counter_and_targets(device):
 
 
 def test_unknown_method_is_an_error(capsys):
-    assert bench.main(["gradcam"]) == 2
-    assert "unknown method 'gradcam'" in capsys.readouterr().err
+    assert bench.main(["occlusion"]) == 2
+    assert "unknown method 'occlusion'" in capsys.readouterr().err
 
 
 def test_perturbation_bench_rows_on_a_tiny_model(monkeypatch):
-    """The LIME/SHAP bench end to end on a tiny model with few samples: every ratio is positive, and
-    SHAP's pruned run costs at most the unpruned passes, 2 + M·(S−1) with M = 1 permutation."""
+    """The LIME/SHAP/D-RISE bench end to end on a tiny model with few samples: every ratio is positive,
+    SHAP's pruned run costs at most the unpruned passes, 2 + M·(S−1) with M = 1 permutation, and
+    D-RISE's costs its masks' passes whatever the number of targets."""
     import perturb
     monkeypatch.setattr(bench, "build_model", lambda method, width, device: _tiny(device))
     segments_of = perturb.segments_of
     monkeypatch.setattr(perturb, "segments_of", lambda x, config: segments_of(x, config, n=16))
     monkeypatch.setattr(bench, "explain", lambda method, model, x, targets, **kw: perturb.explain(
-        model, x, targets, method=method, n_samples=16, n_permutations=1, **kw))
-    for method in ("lime", "shap"):
+        model, x, targets, method=method, n_samples=16, n_permutations=1, **kw) if method != "drise" else
+        perturb.explain_drise(model, x, targets, n_masks=6, batch_size=kw["batch_size"]))
+    for method in ("lime", "shap", "drise"):
         rows = bench.bench_perturbation(method, None, "cpu", repeats=1)
         values = {quantity: value for quantity, value, _ in rows if value is not None}
         assert all(v > 0 for v in values.values())
+        if method == "drise":
+            assert "6 passes; 8 targets" in rows[-1][0] and rows[-1][0].count("6 passes") == 2
         if method == "shap":
             pruning = next(goal for quantity, _, goal in rows if quantity.startswith("forward passes with"))
             pruned, unpruned = (int(v) for v in pruning.split(" / "))

@@ -218,7 +218,7 @@ def test_bad_input_clear_errors_before_any_work(tiny_weights, tmp_path, capsys):
     assert code == 2 and "bad.pt" in err
     code, err = _error_run(capsys, FAST + ["--weights", str(tmp_path / "missing.pt"), "--out", str(out)])
     assert code == 2 and "not found" in err
-    cases = {("--methods", "lrp,gradcam"): "unknown method",
+    cases = {("--methods", "lrp,occlusion"): "unknown method",
              ("--operators", "black"): "unknown removal operator",
              ("--units", "voxels"): "--units",
              ("--lime-samples", "1"): "--lime-samples must be an integer ≥ 2",

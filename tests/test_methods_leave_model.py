@@ -1,5 +1,5 @@
 """Every public explain/attribute leaves the model as it found it: no hooks, ReLU.inplace as it was,
-parameters and their .grad unchanged; also when the forward pass raises (here: an interruption
+parameters, their .grad and requires_grad unchanged; also when the forward pass raises (here: an interruption
 like KeyboardInterrupt, from a hook of the test's own on the second block)."""
 import pytest
 import torch
@@ -33,6 +33,8 @@ CALLS = {
     "perturb lime": lambda model, x: perturb.explain(model, x, TARGETS, method="lime", n=12, n_samples=6),
     "perturb shap": lambda model, x: perturb.explain(model, x, TARGETS, method="shap", n=12, n_permutations=1),
     "gradient": lambda model, x: methods.get("gradient").explain(model, x, TARGETS),
+    "drise": lambda model, x: methods.get("drise").explain(model, x, TARGETS, n_masks=3),
+    "gradcam": lambda model, x: methods.get("gradcam").explain(model, x, TARGETS + [ssd.BoxTarget(3000, "h")]),
 }
 
 
@@ -48,12 +50,15 @@ def model_and_state():
         m.inplace = i % 2 == 0                       # both kinds, so that either would show a change
     for p in list(model.parameters())[::3]:
         p.grad = torch.full_like(p, 0.5)             # a .grad that must survive as it is
+    for p in list(model.parameters())[1::4]:
+        p.requires_grad_(False)                      # frozen and trainable parameters alike
     state = {k: v.clone() for k, v in model.state_dict().items()}
     grads = {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
     return model, state, grads, [m.inplace for m in relus]
 
 
 def assert_unchanged(model, state, grads, inplace):
+    assert [p.requires_grad for p in model.parameters()] == [i % 4 != 1 for i, _ in enumerate(model.parameters())]
     assert all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
                and not m._backward_pre_hooks for m in model.modules())
     assert [m.inplace for m in model.modules() if isinstance(m, torch.nn.ReLU)] == inplace

@@ -33,6 +33,29 @@ def test_every_target_alone_and_all_together_equal_the_full_model(preset, size, 
             torch.testing.assert_close(perturb.ssd_score(model, targets, kind)(x), full, rtol=1e-5, atol=1e-5)
 
 
+def test_box_and_contrast_targets_windowed_equal_the_full_model(device):
+    """Box outputs come from the box head of the same source at the same location, contrasts from two
+    logits of the class head: alone, mixed with class targets and in both score kinds, the windowed
+    score equals ssd.score of the full model's (logits, deltas)."""
+    torch.manual_seed(0)
+    model = ssd.SSD(ssd.SHAPES_SSD512.replace(width=1 / 32)).to(device).eval()
+    x = torch.randn(2, 3, 512, 512, device=device)
+    rng = random.Random(7)
+    priors = len(ssd.priors(model.config))
+    corner = model.config.feature_maps[0] ** 2 * model.config.boxes_per_location[0] - 1     # source 0's last
+    targets = [ssd.BoxTarget(rng.randrange(priors), c) for c in ssd.COORDINATES] + [
+        ssd.ContrastTarget(rng.randrange(priors), 3, 5), ssd.ContrastTarget(corner, 0, 6), ssd.BoxTarget(corner, "w"),
+        ssd.Target(rng.randrange(priors), 2)]
+    with torch.no_grad():
+        for kind in ("logit", "probability"):
+            full = ssd.score(model(x), targets, kind)
+            torch.testing.assert_close(perturb.ssd_score(model, targets, kind)(x), full, rtol=1e-5, atol=1e-5)
+            for t in (0, 4, 5, 6):
+                alone = perturb.WindowedScore(model, [targets[t]], kind)
+                assert alone.groups is not None or t < 5                        # source 0: a window, not the model
+                torch.testing.assert_close(alone(x), full[:, t:t + 1], rtol=1e-5, atol=1e-5)
+
+
 def test_a_conv4_3_target_runs_the_first_block_on_a_small_window():
     model = ssd.SSD(ssd.SHAPES_SSD512.replace(width=1 / 32)).eval()
     a = model.config.boxes_per_location[0]
