@@ -75,10 +75,15 @@ def explain(model: nn.Module, x: torch.Tensor,
 
 def gamma_limit(model: nn.Module, first: str | None = "flat") -> tuple[float, int]:
     """(γ_max, L): the γ rule's multipliers w + γw⁺ are not renormalised (unlike LRP's), so along a
-    path of L layers with γ they grow by up to (1+γ)^L. L counts the convolutions of the deepest path,
-    the body and the extras in sequence and a head, less the first layer where ♭ replaces γ; γ_max is
-    the largest γ with (1+γ)^L ≤ the largest float of the model's dtype."""
-    layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.features.modules()) + 1 - (first == "flat")
+    path of L layers with γ they grow by up to (1+γ)^L. L counts the layers of the deepest path (an
+    ssd.SSD: its body and extras in sequence, and a head; another network: every Conv2d and Linear,
+    a bound on any path), less the first layer where ♭ replaces γ; γ_max is the largest γ with
+    (1+γ)^L ≤ the largest float of the model's dtype."""
+    if hasattr(model, "features"):
+        layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.features.modules()) + 1
+    else:
+        layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
+    layers -= first == "flat"
     dtype = next(model.parameters()).dtype
     return torch.finfo(dtype).max ** (1 / layers) - 1, layers
 

@@ -60,11 +60,13 @@ class SSDConfig:
                     and min(extra[:4]) >= 1 and extra[4] >= 0):
                 raise ValueError(f"SSDConfig extras must be (mid channels, out channels, kernel, stride, padding) "
                                  f"integers, got {extra!r}")
-        sources = 2 + len(self.extras)
+        # one entry per source in every per-source field (how many sources an ssd.SSD computes, 2 +
+        # len(extras), is the network's check: ssd.SSD; a detector of another layout may use this config)
+        sources = len(self.feature_maps) if isinstance(self.feature_maps, tuple) else None
         for name in ("feature_maps", "steps", "min_sizes", "max_sizes", "aspect_ratios"):
             value = getattr(self, name)
-            if not isinstance(value, tuple) or len(value) != sources:
-                raise ValueError(f"SSDConfig {name} must have one entry per source ({sources}), "
+            if not isinstance(value, tuple) or len(value) != sources or not value:
+                raise ValueError(f"SSDConfig {name} must have one entry per source ({sources or 'one or more'}), "
                                  f"got {len(value) if isinstance(value, tuple) else repr(value)}")
         for side in self.feature_maps:
             check_integer(side, field("feature_maps entry"), 1)

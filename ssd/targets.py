@@ -114,8 +114,8 @@ def targets(detections) -> list[Target]:
 def check_targets(targets_: Sequence[Target], num_priors: int, num_classes: int) -> None:
     """Raise a ValueError naming the problem if `targets_` is empty, or a target (of any kind, or a
     (prior, label) pair) has its prior not in [0, num_priors), its label not a class in
-    [1, num_classes) (0 is the background), a contrast's other class out of [0, num_classes) or equal
-    to its label, or a box target an unknown coordinate."""
+    [1, num_classes) (0 is the background; a contrast's label may be it), a contrast's other class
+    out of [0, num_classes) or equal to its label, or a box target an unknown coordinate."""
     if len(targets_) == 0:
         raise ValueError("no targets to explain: the detection list is empty "
                          "(lower the score threshold or pick another image)")
@@ -127,7 +127,7 @@ def check_targets(targets_: Sequence[Target], num_priors: int, num_classes: int)
             if t.coordinate not in COORDINATES:
                 raise ValueError(f"target {t}: coordinate must be one of {COORDINATES}")
             continue
-        if t.label == 0:
+        if t.label == 0 and not isinstance(t, ContrastTarget):      # a contrast may ask "why background here?"
             raise ValueError(f"target {t}: label 0 is the background, not a class to explain")
         if not t.label < num_classes:
             raise ValueError(f"target {t}: label out of range [1, {num_classes})")
@@ -223,7 +223,12 @@ def missed_targets(model, x: torch.Tensor, detections, gt_boxes, gt_labels, iou:
 
     detections: the image's `Detections`; gt_boxes [G,4] (x1, y1, x2, y2 in model-input pixels),
     gt_labels [G] (class indices). A missed object that no predicted box overlaps gets the first
-    prior (all overlaps are 0)."""
+    prior (all overlaps are 0). `missed_objects` also names the object of each."""
+    return [t for _, t in missed_objects(model, x, detections, gt_boxes, gt_labels, iou)]
+
+
+def missed_objects(model, x: torch.Tensor, detections, gt_boxes, gt_labels, iou: float = 0.5) -> list[tuple]:
+    """[(object index g, its Target)] of the missed objects (`missed_targets`), in the order of the objects."""
     check_input(model, x)
     if x.shape[0] != 1:
         raise ValueError(f"missed_targets takes one image x [1,3,S,S], got shape {tuple(x.shape)}")
@@ -242,4 +247,5 @@ def missed_targets(model, x: torch.Tensor, detections, gt_boxes, gt_labels, iou:
         return []
     predicted = predicted_boxes(model.config, model(x)[1])[0].float()                         # [P,4]
     best = box_iou(boxes[~found], predicted).argmax(dim=1)
-    return [Target(int(p), int(c)) for p, c in zip(best.tolist(), labels[~found].tolist())]
+    objects = torch.nonzero(~found).flatten().tolist()
+    return [(g, Target(int(p), int(c))) for g, p, c in zip(objects, best.tolist(), labels[~found].tolist())]

@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("lrp", "deeplift", "lime", "shap")
 ROWS = {*METHODS, "oracle", "random", "mask", "edge", "box-gaussian", "lrp-random-model",
         *(f"{m}-negated" for m in METHODS)}          # methods, references, negative controls (eval.compare.rows)
+# every sample: a record per row and its sample record; the first image's two samples: LIME with the
+# matched score (--matched-images 1)
+N_RECORDS = 4 * (len(ROWS) + 1) + 2
 
 
 def _run(out, weights, *extra):
@@ -134,7 +137,7 @@ def test_resume_after_interruption_equals_uninterrupted(reference, tiny_weights,
     monkeypatch.setattr(store, "append", real_append)
     assert _run(tmp_path, tiny_weights) == 0
     keys = [store.key(r) for r in _records(tmp_path)]
-    assert len(keys) == len(set(keys)) == 4 * (len(ROWS) + 1)   # nothing twice, nothing missing
+    assert len(keys) == len(set(keys)) == N_RECORDS   # nothing twice, nothing missing
     _same_results(reference, tmp_path)
     assert _run(tmp_path, tiny_weights) == 0                    # nothing left to do: no record added
     assert len(_records(tmp_path)) == len(keys)
@@ -155,7 +158,7 @@ def test_a_torn_last_record_is_redone_and_the_tables_equal(reference, tiny_weigh
     for _ in range(2):
         assert _run(tmp_path, tiny_weights) == 0
         lines = path.read_text().splitlines()
-        assert all(json.loads(line) for line in lines) and len(lines) == 4 * (len(ROWS) + 1)
+        assert all(json.loads(line) for line in lines) and len(lines) == N_RECORDS
         _same_results(reference, tmp_path)
 
 
@@ -195,7 +198,7 @@ def test_torchrun_two_processes_equal_one(reference, tiny_weights, tmp_path):
     assert "eval.compare[1/2]" in result.stderr                 # the second rank did work
     assert not list(tmp_path.glob("samples.rank*.jsonl"))       # parts merged by rank 0
     recs = _records(tmp_path)
-    assert len({store.key(r) for r in recs}) == len(recs) == 4 * (len(ROWS) + 1)
+    assert len({store.key(r) for r in recs}) == len(recs) == N_RECORDS
     _same_results(reference, tmp_path)
 
 

@@ -18,6 +18,7 @@ import sys
 import torch
 
 import perturb
+import ssd
 from eval import methods as registry
 from eval.removal.curves import LOG_GRID, UNITS, linear_grid
 from eval.removal.operators import OPERATORS
@@ -28,6 +29,8 @@ from eval.run.store import HEATMAP, Layout, model_digest, write_json, write_text
 from eval.run.timing import device_name, format_seconds, timed
 
 from . import summary, tables
+from . import detector_outputs
+from .detector_outputs import BOX_IMAGES
 from .measure import Protocol, measure_sample
 from .rows import plan
 
@@ -74,6 +77,9 @@ class Compare(Experiment):
         g.add_argument("--no-oracle", action="store_true", help="leave out the oracle row (eval.removal.oracle)")
         g.add_argument("--no-controls", action="store_true",
                        help="leave out the negative controls (edge, box-gaussian, lrp-random-model, <method>-negated)")
+        g.add_argument("--matched-images", type=cli.integer(0), default=1,
+                       help="images whose LIME maps are also computed with D-RISE's matched score, to report how "
+                            "often and how much fixed and matched scores disagree (default 1; 1,000 full passes each)")
         g.add_argument("--ablations", action="store_true",
                        help="add the ablations of the ordering (<method>-positive, -abs, -sum; eval.compare.rows)")
 
@@ -136,12 +142,18 @@ class Compare(Experiment):
 
     def expected(self, ctx, item) -> dict:
         out = {}
+        matched = "lime" in ctx.args.method_names and item.index < ctx.args.matched_images
         for s in item.samples:
             for row in self.rows(ctx, item):
                 heatmap = (f"{HEATMAP}{row}",) if row in ctx.state["methods"] else ()
                 out["explanation", s.sample_id, row] = (s.sample_id, BASE_ARRAYS + heatmap)
-            figure = tuple(f"{HEATMAP}{v}" for v in VARIANTS) if item.index == 0 and s is item.samples[0] else ()
-            out["sample", s.sample_id, ""] = (s.sample_id, BASE_ARRAYS + figure)
+            extra = ()
+            if s is item.samples[0]:                # the image's extras ride with its first sample
+                extra += ("missed_boxes",) + (tuple(f"{HEATMAP}{v}" for v in VARIANTS) if item.index == 0 else ())
+                extra += tuple(f"{HEATMAP}lrp-box-{c}" for c in ssd.COORDINATES) if item.index < BOX_IMAGES else ()
+            out["sample", s.sample_id, ""] = (s.sample_id, BASE_ARRAYS + extra)
+            if matched:
+                out["matched", s.sample_id, "lime"] = None
         return out
 
     def cost(self, ctx, item, missing) -> int:
@@ -167,7 +179,8 @@ class Compare(Experiment):
         written = store.keys()            # a key may miss only its arrays: its record is not written twice
         todo_rows = {}
         for kind, sid, row in missing:
-            todo_rows.setdefault(sid, set()).add("sample" if kind == "sample" else row)
+            if kind in ("explanation", "sample"):          # the matched records: detector_outputs
+                todo_rows.setdefault(sid, set()).add("sample" if kind == "sample" else row)
         segments = perturb.segments_of(item.x, model.config, n=args.superpixels)
         todo = [s for s in item.samples if s.sample_id in todo_rows]
         for s in todo:
@@ -195,6 +208,7 @@ class Compare(Experiment):
                                              "targets_in_call": len(need)}
         if item.index == 0:
             self.figure_variants(ctx, item, segments)
+        self.detector_outputs(ctx, item, segments, missing, heatmaps, written)
         superpixel_methods = {m for m, method in state["methods"].items() if method.superpixel}
         for s in todo:
             rows = todo_rows[s.sample_id]
@@ -213,6 +227,31 @@ class Compare(Experiment):
             if "sample" in rows and ("sample", s.sample_id, "") not in written:
                 store.append({"kind": "sample", **fields, "method": "", **sample_body})
         ctx.progress.step(len(todo), self.status(ctx))
+
+    def detector_outputs(self, ctx, item, segments, missing, heatmaps, written) -> None:
+        """The box maps, the missed objects and fixed-vs-matched LIME of the image, where missing
+        (eval.compare.detector_outputs)."""
+        store, first = ctx.store, item.samples[0]
+        lrp_method = registry.get("lrp", ctx.state["settings"])
+        have = store.load_arrays(first.sample_id) if ("sample", first.sample_id, "") in missing else None
+        if have is not None and item.index < BOX_IMAGES and f"{HEATMAP}lrp-box-cx" not in have:
+            maps = detector_outputs.box_maps(lrp_method, ctx.model, item.x, first.target)
+            store.save_arrays(first.sample_id, **{f"{HEATMAP}{k}": v for k, v in maps.items()})
+        if have is not None and "missed_boxes" not in have:
+            arrays, seconds = timed(lambda: detector_outputs.missed(lrp_method, ctx.model, item), ctx.device)
+            store.save_arrays(first.sample_id, **arrays)
+            self.stage(ctx, "missed objects", seconds)
+        todo = [s for s in item.samples if ("matched", s.sample_id, "lime") in missing
+                and ("matched", s.sample_id, "lime") not in written]
+        if todo:
+            fixed = [heatmaps[s.sample_id]["lime"] if "lime" in heatmaps.get(s.sample_id, {}) else
+                     torch.as_tensor(store.load_arrays(s.sample_id)[f"{HEATMAP}lime"], device=item.x.device)
+                     for s in todo]
+            rows, seconds = timed(lambda: detector_outputs.fixed_vs_matched(
+                ctx.state["methods"]["lime"], ctx.model, item.x, [s.target for s in todo], segments, fixed), ctx.device)
+            self.stage(ctx, "LIME with the matched score", seconds)
+            for s, row in zip(todo, rows):
+                store.append({"kind": "matched", **sample_fields(s), "method": "lime", **row})
 
     def stage(self, ctx, name: str, seconds: float) -> None:
         """Add to the time spent in one stage of the run (printed and kept in tables.json)."""

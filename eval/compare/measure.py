@@ -12,8 +12,10 @@ set of model passes (eval.removal.curves.RemovalCurves, no input evaluated twice
   and the binned entropy (table 1b), localization in the box (table 3) and in the ground-truth mask
   (table 3b) with its gain over the receptive-field-uniform null, relevance outside the receptive
   field; pixel-wise and grouped into superpixels where that applies;
-- references: "random" (the mean of `random_orders` random orders) and "mask" (the ground-truth
-  object mask as a heatmap, synthetic data), curves only;
+- the field's metrics: the pointing game (eval.metrics.pointing) and insertion / deletion AUC with
+  OA = insertion − deletion (eval.metrics.insertion_deletion) on the `true` and `grey` operators,
+  superpixels, at ID_GRID, from the same passes;
+- references, controls and ablations (eval.compare.rows), curves only;
 - operator fidelity: the target's probability after removing each object of the image with each
   operator, beside its probability after true removal (eval.metrics.fidelity).
 
@@ -32,6 +34,7 @@ from eval.metrics.fidelity import operator_fidelity
 from eval.metrics.flipping import linear_auc
 from eval.metrics.localization import localization, localization_null
 from eval.metrics.outside_rf import outside_rf
+from eval.metrics.pointing import pointing_game
 from eval.metrics.superpixels import group
 from eval.removal import curves
 from eval.removal.curves import LOG_GRID, RemovalCurves
@@ -71,6 +74,9 @@ class Protocol:
     def curve_fractions(self) -> tuple:
         """The faithfulness grid with 0 in front (s_0); LOG_GRID ends at 1 (s_all)."""
         return (0.0,) + LOG_GRID
+
+
+ID_GRID = tuple(k / 10 for k in range(11))      # insertion / deletion: the fraction 0, 10 %, …, 100 %
 
 
 def _seed(seed: int, sample_id: str, what: str) -> int:
@@ -129,6 +135,15 @@ def measure_sample(model, item, sample, heatmaps: dict, segments: torch.Tensor, 
                 if row.flipping and (unit == "superpixels" or not row.native_superpixels):
                     asked[row.name, k, "flip", "grey", unit, "morf"] = rc.add_heatmap(
                         "grey", h_unit, "morf", flip, seg, ties, segment_ties)
+    n = H * W
+    id_operators = [op for op in ("true", "grey") if op in ops]
+    for row in rows:         # insertion and deletion: the MoRF order, and its complement put back
+        if row.kind == "method":
+            order, steps = curves.removal_order(row.maps[0], "morf", segments, ties, segment_ties)
+            counts = curves.counts_at(steps, ID_GRID, n)
+            for op in id_operators:
+                asked[row.name, 0, "deletion", op] = rc.add(op, order, counts)
+                asked[row.name, 0, "insertion", op] = rc.add(op, order.flip(0), n - counts)
     for op in ops:           # every operator's two ends (s_0, s_all), needed to normalise
         rc.add(op, torch.arange(H * W, device=x.device), torch.tensor([0, H * W], device=x.device))
     rc.run()
@@ -171,6 +186,12 @@ def measure_sample(model, item, sample, heatmaps: dict, segments: torch.Tensor, 
         if row.metrics:
             body["metrics"] = heatmap_metrics(row.maps[0], segments, field, sample.box, mask,
                                               native_superpixels=row.native_superpixels)
+        if row.kind == "method":
+            body["pointing"] = pointing_game(row.maps[0], mask if mask is not None else sample.box)
+            body["insertion_deletion"] = {}
+            for op in id_operators:
+                i, d = (linear_auc(rc.curve(asked[row.name, 0, what, op]), ID_GRID) for what in ("insertion", "deletion"))
+                body["insertion_deletion"][op] = {"insertion": i, "deletion": d, "oa": i - d}
         bodies[row.name] = body
 
     fidelity, fidelity_passes = operator_fidelity(item, score, ops, protocol.fidelity_operators, sample.gt_index)

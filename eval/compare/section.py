@@ -18,7 +18,7 @@ from skimage.transform import downscale_local_mean
 from eval.report import render
 from eval.report.page import data_uri, section_path
 from eval.report.table import Table, claims, fmt_value
-from eval.run.store import StoredSample, write_text
+from eval.run.store import HEATMAP, StoredSample, write_text
 
 from . import tables
 from .figures import FIGURES
@@ -96,6 +96,38 @@ def gallery(out_dir: Path, samples: list[StoredSample]) -> tuple[str, list[str]]
     return "\n".join(out), written
 
 
+def strip(image: np.ndarray, box, colour, maps) -> np.ndarray:
+    """The image with a box, then each map [H,W], shrunk to GALLERY_SIZE."""
+    factor = max(1, math.ceil(max(image.shape[:2]) / GALLERY_SIZE))
+    panels = [render.draw_box(shrink(image, factor), np.asarray(box) / factor, colour, 1)]
+    panels += [render.framed(render.colorize(shrink(m, factor))) for m in maps]
+    return render.side_by_side(panels)
+
+
+def outputs_html(out_dir: Path, samples: list[StoredSample]) -> tuple[str, list[str]]:
+    """Why the box is where it is (the class map beside the four box-coordinate maps, LRP-γ + ♭) and
+    what the detector saw where it missed an object, from the stored arrays; and the pictures written."""
+    parts, written = [], []
+
+    def picture(name: str, rgb: np.ndarray, alt: str) -> str:
+        path = Path(render.write_png(out_dir / GALLERY / name, rgb))
+        written.append(str(path.relative_to(out_dir)))
+        return f'<img src="{data_uri(path)}" alt="{html.escape(alt, quote=True)}">'
+    for s in samples:
+        if f"{HEATMAP}lrp-box-cx" in s.arrays and "lrp" in s.heatmaps:
+            maps = [s.heatmaps[n] for n in ["lrp"] + [f"lrp-box-{c}" for c in ("cx", "cy", "w", "h")]]
+            parts.append(f"<p>{html.escape(s.title())}: the class logit, then cx, cy, w, h of its box (LRP-γ + ♭)</p>"
+                         + picture(f"{s.id}-box.png", strip(s.image, s.box, render.YELLOW, maps), "box maps"))
+        for k, box in enumerate(s.arrays.get("missed_boxes", ())):
+            parts.append(picture(f"{s.id}-missed-{k}.png", strip(s.image, box, render.RED, [s.heatmaps[f"missed-{k}"]]),
+                                 f"missed object {k} of {s.id}"))
+    if not parts:
+        return "", written
+    return ("<h3>Beyond the class: the box and the objects it missed</h3><p>Missed objects (red): no detection "
+            "of their class matches them; the map explains the class at the prior that overlaps them most.</p>"
+            + "".join(parts), written)
+
+
 def figure_html(out_dir: Path, name: str) -> str:
     path = out_dir / "figures" / f"{name}.png"
     if not path.is_file():
@@ -126,6 +158,12 @@ def write_section(out_dir, data: dict, samples: list[StoredSample]) -> list[str]
     parts += [t.html(4) for t in tables.faithfulness(data)]
     parts += [figure_html(out_dir, "faithfulness"), tables.claims_table(data).html(4),
               f"<p>{html.escape(mde)}</p>" if mde else "", sanity.html(4) if sanity else ""]
+    pointing = tables.pointing_game(data)
+    parts += ["<h3>The field's measures</h3>", pointing.html(4) if pointing else ""]
+    parts += [t.html(4) for t in tables.insertion_deletion(data)]
+    matched = tables.matched_vs_fixed(data)
+    beyond, pictures_beyond = outputs_html(out_dir, samples)
+    parts += [matched.html(4) if matched else "", beyond]
     parts += [t.html(4) for t in tables.by_layer(data)]
     parts += ["<details><summary>Every paired difference a − b (exploratory; mean, 95 % interval over images, n)"
               "</summary><h4>The differences whose interval excludes 0</h4>", claims_html,
@@ -145,4 +183,4 @@ def write_section(out_dir, data: dict, samples: list[StoredSample]) -> list[str]
               "each normalised by its own max |R|; predicted box yellow, ground truth red.</p>", pictures, "</section>"]
     path = section_path(out_dir, "compare")
     write_text(path, "\n".join(parts))
-    return written + [str(path.relative_to(out_dir))]
+    return written + pictures_beyond + [str(path.relative_to(out_dir))]

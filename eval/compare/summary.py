@@ -73,6 +73,7 @@ class Records:
         self.methods = list(methods)
         self.rows = {}
         self.samples = {}
+        self.matched = {}
         self.image_of = {}
         for r in records:
             if r["sample_id"] not in wanted:
@@ -82,6 +83,8 @@ class Records:
                 self.rows.setdefault(r["method"], {})[r["sample_id"]] = r
             elif r.get("kind") == "sample":
                 self.samples[r["sample_id"]] = r
+            elif r.get("kind") == "matched":
+                self.matched[r["sample_id"]] = r
         self.references = [m for m in ("oracle", "random", "mask") if m in self.rows]
         kinds = {m: next(iter(rows.values())).get("row_kind") for m, rows in self.rows.items()}
         self.controls = [m for m, k in kinds.items() if k == "control"]
@@ -189,6 +192,16 @@ def operator_fidelity(rec: Records) -> dict:
     return out
 
 
+def insertion_deletion(rec: Records) -> dict:
+    """{operator: {method: {"insertion", "deletion", "oa"}}} cells (eval.compare.measure: true, grey)."""
+    out = {}
+    for m in rec.methods:
+        for op in sorted({op for v in rec.values(m, "insertion_deletion").values() if v for op in v}):
+            out.setdefault(op, {})[m] = {k: rec.cell(rec.values(m, "insertion_deletion", op, k))
+                                         for k in ("insertion", "deletion", "oa")}
+    return out
+
+
 def paper_tables(rec: Records) -> dict:
     tables = {}
     for name, (metric, title, scale, _, _) in PAPER_TABLES.items():
@@ -257,6 +270,10 @@ def build(records: list[dict], sample_ids, methods, settings: dict) -> tuple[dic
             "faithfulness": faithfulness(rec, operators, units), "by_layer": by_layer(rec, operators, units),
             "paired": paired(rec, operators, units), "operator_fidelity": operator_fidelity(rec),
             "outside_rf": {m: rec.cell(rec.values(m, "metrics", "outside_rf")) for m in rec.methods},
+            "pointing_game": {m: rec.cell(rec.values(m, "pointing")) for m in rec.methods},
+            "insertion_deletion": insertion_deletion(rec),
+            "matched_vs_fixed": {k: rec.cell({s: r.get(k) for s, r in rec.matched.items()})
+                                 for k in ("spearman", "moved_share")} if rec.matched else {},
             "tables": paper_tables(rec),
             **claims(rec, lambda op, unit, row: oracle_shares(rec, op, unit, row))}
     data["conclusions"] = conclusions(data)

@@ -99,6 +99,35 @@ def operator_fidelity(data: dict) -> Table | None:
                   for op, c in data["operator_fidelity"].items()])
 
 
+def pointing_game(data: dict) -> Table | None:
+    if not data.get("pointing_game"):
+        return None
+    return Table("pointing_game", f"Pointing game ({arrow('pointing')}): the map's maximum on the object "
+                 "(its mask dilated by 15 px; Zhang et al.)", ["method", Column("hit rate", "pointing")],
+                 [[m, c] for m, c in data["pointing_game"].items()])
+
+
+def insertion_deletion(data: dict) -> list[Table]:
+    return [Table(f"insertion_deletion-{op}", f"Insertion and deletion (the field's measures; removal by `{op}`, "
+                  "superpixels, area over the fraction 0…1 of the target's probability)",
+                  ["method", Column("insertion", "insertion"), Column("deletion", "deletion"),
+                   Column("OA = insertion − deletion", "insertion_deletion")],
+                  [[m, c["insertion"], c["deletion"], c["oa"]] for m, c in by_method.items()])
+            for op, by_method in (data.get("insertion_deletion") or {}).items()]
+
+
+def matched_vs_fixed(data: dict) -> Table | None:
+    m = data.get("matched_vs_fixed")
+    if not m:
+        return None
+    return Table("matched_vs_fixed", "LIME with the fixed score (the paper's) against D-RISE's matched score",
+                 ["quantity", "value"], [["Spearman ρ of the two maps' superpixel values", m["spearman"]],
+                                         ["share of perturbed inputs whose best match left the target's prior",
+                                          m["moved_share"]]],
+                 note="The fixed score reads the target at its own prior; the matched one follows the detection "
+                      "to the prior that finds it best (IoU × cosine of the class probabilities).")
+
+
 def outside_rf(data: dict) -> Table:
     return Table("outside_rf", f"Share of |relevance| outside the receptive field ({arrow('outside_rf')}; 0 is correct)",
                  ["method", "share"], [[m, c] for m, c in data["outside_rf"].items()])
@@ -142,6 +171,11 @@ def markdown(data: dict, header: str = "") -> str:
     parts.append(claims_table(data).markdown() + ("\n\n" + mde_text(data) if mde_text(data) else ""))
     sanity = metric_sanity(data)
     parts += [sanity.markdown()] if sanity else []
+    pointing = pointing_game(data)
+    parts += [pointing.markdown()] if pointing else []
+    parts += [t.markdown() for t in insertion_deletion(data)]
+    matched = matched_vs_fixed(data)
+    parts += [matched.markdown()] if matched else []
     fidelity = operator_fidelity(data)
     parts += [fidelity.markdown()] if fidelity else []
     parts.append(outside_rf(data).markdown())

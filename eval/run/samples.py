@@ -58,6 +58,8 @@ class ImageSamples:
     samples: list = field(default_factory=list)
     scene: object = None
     config: object = None
+    gt_boxes: torch.Tensor | None = None      # [G,4] x1, y1, x2, y2 in model-input pixels, known classes
+    gt_labels: torch.Tensor | None = None     # [G] their class indices (what missed_targets needs)
     renders: dict = field(default_factory=dict, repr=False)   # cache of `without`
 
     def without(self, objects=None) -> torch.Tensor:
@@ -160,7 +162,7 @@ def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5,
         if m.shape[-2:] != (cfg.size, cfg.size):
             m = F.interpolate(m[:, None].float(), size=(cfg.size, cfg.size), mode="nearest")[:, 0] > 0.5
         item = ImageSamples(int(image_id), len(selected), x, ssd.to_image(x[0], cfg), m.bool(),
-                            scene=scene[0] if scene else None, config=cfg)
+                            scene=scene[0] if scene else None, config=cfg, gt_boxes=gt_boxes, gt_labels=gt_labels)
         for d, g, iou in matches[:min(n - found, per_image or n)]:
             target = ssd.Target(int(dets.priors[d]), int(dets.labels[d]))
             item.samples.append(Sample(
