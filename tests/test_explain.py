@@ -1,5 +1,6 @@
 """`python -m eval.explain`: one PNG per detection, a JSON per image, bad files reported, others done."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +143,44 @@ def test_out_that_is_a_file_exits_two(weights, images, tmp_path, capsys):
     target.write_text("x")
     assert explain.main([str(images[0]), "--weights", str(weights), "--out", str(target)]) == 2
     assert f"--out {target} is a file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def shapes_image(tmp_path_factory):
+    """A held-out synthetic image with its COCO annotations (the embedded model detects its objects)."""
+    from ssd.data import generate
+    root = tmp_path_factory.mktemp("coco")
+    annotations = generate(str(root), 2, seed=20210913)
+    return sorted((root / "val2017").glob("*.png"))[0], annotations
+
+
+def test_box_and_contrast_targets_give_their_panels(shapes_image, tmp_path):
+    image, _ = shapes_image
+    for target, panels in (("box", 4), ("contrast", 1)):
+        out = tmp_path / target
+        assert explain.main([str(image), "--target", target, "--methods", "lrp", "--out", str(out)]) == 0
+        record = json.loads((out / f"{image.stem}.json").read_text())
+        assert record["target"] == target and record["detections"]
+        for d in record["detections"]:
+            assert len(d["targets"]) == len(d["relevance_sum"]["lrp"]) == panels
+            assert len(d["panels"]) == panels and (out / d["png"]).is_file() and f"_{target}_" in d["png"]
+            if target == "box":
+                assert [t[1] for t in d["targets"]] == ["cx", "cy", "w", "h"] and {t[0] for t in d["targets"]} == {d["prior"]}
+            else:
+                assert d["targets"][0][1] == d["label"] and d["targets"][0][2] not in (0, d["label"])
+
+
+def test_missed_objects_need_annotations_and_are_the_undetected_ones(shapes_image, tmp_path, capsys):
+    image, annotations = shapes_image
+    assert explain.main([str(image), "--target", "missed", "--out", str(tmp_path)]) == 2
+    assert "--annotations" in capsys.readouterr().err
+    # raise the threshold so high that nothing counts as detected: every object is "missed"
+    assert explain.main([str(image), "--target", "missed", "--annotations", annotations, "--methods", "lrp",
+                         "--score-threshold", "0.999", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / f"{image.stem}.json").read_text())
+    coco = json.loads(Path(annotations).read_text())
+    image_id = next(im["id"] for im in coco["images"] if Path(im["file_name"]).name == image.name)
+    objects = [a for a in coco["annotations"] if a["image_id"] == image_id]
+    assert len(record["detections"]) == len(objects) > 0                # each object, with its class
+    assert sorted(d["class"] for d in record["detections"]) == sorted(
+        next(c["name"] for c in coco["categories"] if c["id"] == a["category_id"]) for a in objects)
