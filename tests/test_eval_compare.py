@@ -245,3 +245,20 @@ def test_bad_input_clear_errors_before_any_work(tiny_weights, tmp_path, capsys):
     # a file this command did not write is never deleted, not even at a name it uses (a failing run
     # once deleted an unrelated tables.md); its own stale outputs go (test_figures, the manifest)
     assert (out / "tables.json").read_text() == '{"complete": true}' and not (out / "tables.md").exists()
+
+
+def test_six_methods_with_the_fields_measures(tiny_weights, tmp_path, monkeypatch, one_thread):
+    """D-RISE and Grad-CAM beside the paper's four: rows for all six, the pointing game and insertion /
+    deletion with OA (true and grey removal) for each."""
+    eval_oracle.install(monkeypatch.setattr)
+    six = ("lrp", "deeplift", "lime", "shap", "drise", "gradcam")
+    assert _run(tmp_path, tiny_weights, "--methods", ",".join(six), "--no-controls") == 0
+    t = _tables(tmp_path)
+    assert set(six) <= set(t["faithfulness"]["true"]["superpixels"])
+    assert set(t["pointing_game"]) == set(six) and all(0 <= c["mean"] <= 1 for c in t["pointing_game"].values())
+    for op in ("true", "grey"):
+        for m in six:
+            cells = t["insertion_deletion"][op][m]
+            assert cells["oa"]["mean"] == pytest.approx(cells["insertion"]["mean"] - cells["deletion"]["mean"])
+    md = (tmp_path / "tables.md").read_text()
+    assert "Pointing game" in md and "OA = insertion − deletion" in md
