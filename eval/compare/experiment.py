@@ -23,13 +23,13 @@ from eval import methods as registry
 from eval.removal.curves import LOG_GRID, UNITS, linear_grid
 from eval.removal.operators import OPERATORS
 from eval.run import cli
+from eval.run.files import write_json, write_text
 from eval.run.runner import Experiment
 from eval.run.samples import data_digest, selected_for
-from eval.run.store import HEATMAP, Layout, model_digest, write_json, write_text
+from eval.run.store import HEATMAP, Layout, model_digest
 from eval.run.timing import device_name, format_seconds, timed
 
-from . import summary, tables
-from . import detector_outputs
+from . import detector_outputs, summary, tables
 from .detector_outputs import BOX_IMAGES
 from .measure import Protocol, measure_sample
 from .rows import plan
@@ -183,12 +183,14 @@ class Compare(Experiment):
                 todo_rows.setdefault(sid, set()).add("sample" if kind == "sample" else row)
         segments = perturb.segments_of(item.x, model.config, n=args.superpixels)
         todo = [s for s in item.samples if s.sample_id in todo_rows]
+        pending = {s.sample_id: {} for s in todo}      # new arrays, written once per sample (before its records)
         for s in todo:
             if not store.readable(s.sample_id, BASE_ARRAYS):
-                store.save_arrays(s.sample_id, image=item.image, segments=segments.to(torch.int32),
-                                  box=torch.tensor(s.box), gt_box=torch.tensor(s.gt_box),
-                                  gt_mask=item.masks[s.gt_index] if item.masks is not None else torch.zeros(0),
-                                  rf=perturb.ssd_receptive_fields(model, [s.target], item.x.shape[2:], item.x.device)[0])
+                pending[s.sample_id].update(
+                    image=item.image, segments=segments.to(torch.int32), box=torch.tensor(s.box),
+                    gt_box=torch.tensor(s.gt_box), gt_mask=item.masks[s.gt_index] if item.masks is not None
+                    else torch.zeros(0), rf=perturb.ssd_receptive_fields(model, [s.target], item.x.shape[2:],
+                                                                         item.x.device)[0])
         heatmaps, timing = {}, {}
         for s in todo:
             stored = store.load_arrays(s.sample_id)
@@ -203,12 +205,15 @@ class Compare(Experiment):
             self.stage(ctx, f"explain {name}", seconds)
             for s, h in zip(need, maps):
                 heatmaps[s.sample_id][name] = h
-                store.save_arrays(s.sample_id, **{f"{HEATMAP}{name}": h})
+                pending[s.sample_id][f"{HEATMAP}{name}"] = h
                 timing[s.sample_id, name] = {"seconds": seconds / len(need), "call_seconds": seconds,
                                              "targets_in_call": len(need)}
         if item.index == 0:
-            self.figure_variants(ctx, item, segments)
-        self.detector_outputs(ctx, item, segments, missing, heatmaps, written)
+            self.figure_variants(ctx, item, segments, pending)
+        self.detector_outputs(ctx, item, segments, missing, heatmaps, written, pending)
+        for sid, arrays in pending.items():
+            if arrays:
+                store.save_arrays(sid, **arrays)
         superpixel_methods = {m for m, method in state["methods"].items() if method.superpixel}
         for s in todo:
             rows = todo_rows[s.sample_id]
@@ -228,18 +233,18 @@ class Compare(Experiment):
                 store.append({"kind": "sample", **fields, "method": "", **sample_body})
         ctx.progress.step(len(todo), self.status(ctx))
 
-    def detector_outputs(self, ctx, item, segments, missing, heatmaps, written) -> None:
+    def detector_outputs(self, ctx, item, segments, missing, heatmaps, written, pending) -> None:
         """The box maps, the missed objects and fixed-vs-matched LIME of the image, where missing
-        (eval.compare.detector_outputs)."""
+        (eval.compare.detector_outputs); new arrays go to `pending` {sample id: arrays}."""
         store, first = ctx.store, item.samples[0]
         lrp_method = registry.get("lrp", ctx.state["settings"])
         have = store.load_arrays(first.sample_id) if ("sample", first.sample_id, "") in missing else None
         if have is not None and item.index < BOX_IMAGES and f"{HEATMAP}lrp-box-cx" not in have:
             maps = detector_outputs.box_maps(lrp_method, ctx.model, item.x, first.target)
-            store.save_arrays(first.sample_id, **{f"{HEATMAP}{k}": v for k, v in maps.items()})
+            pending[first.sample_id].update({f"{HEATMAP}{k}": v for k, v in maps.items()})
         if have is not None and "missed_boxes" not in have:
             arrays, seconds = timed(lambda: detector_outputs.missed(lrp_method, ctx.model, item), ctx.device)
-            store.save_arrays(first.sample_id, **arrays)
+            pending[first.sample_id].update(arrays)
             self.stage(ctx, "missed objects", seconds)
         todo = [s for s in item.samples if ("matched", s.sample_id, "lime") in missing
                 and ("matched", s.sample_id, "lime") not in written]
@@ -257,15 +262,17 @@ class Compare(Experiment):
         """Add to the time spent in one stage of the run (printed and kept in tables.json)."""
         ctx.state["stages"][name] = ctx.state["stages"].get(name, 0.0) + seconds
 
-    def figure_variants(self, ctx, item, segments) -> None:
+    def figure_variants(self, ctx, item, segments, pending) -> None:
         """Figures 4 and 5: the first sample explained by LRP-ε/γ/z⁺ and DeepLIFT vanilla/γ/γ+♭, stored
-        as heatmaps of that sample (the figures only draw them)."""
+        as heatmaps of that sample (the figures only draw them); new arrays go to `pending`."""
         s = item.samples[0]
+        if s.sample_id not in pending:
+            return
         have = ctx.store.load_arrays(s.sample_id)
         for name in VARIANTS:
             if f"{HEATMAP}{name}" not in have:
                 h = registry.get(name, ctx.state["settings"]).explain(ctx.model, item.x, [s.target], segments)[0]
-                ctx.store.save_arrays(s.sample_id, **{f"{HEATMAP}{name}": h})
+                pending[s.sample_id][f"{HEATMAP}{name}"] = h
 
     # --- summary ------------------------------------------------------------------------------
     def summarise(self, ctx) -> list[str]:

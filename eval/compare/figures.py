@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from eval.report import render
-from eval.run.store import StoredSample, atomic_write, read_json
+from eval.run.files import atomic_write, read_json
+from eval.run.store import StoredSample
 
 FIGURES = {
     "faithfulness": "Removal curves of every method and of the references (random order, ground-truth mask): the "
@@ -83,7 +84,7 @@ def write_figures(out_dir, samples: list[StoredSample], records: list[dict]) -> 
 
 
 def save(fig, path, dpi: int = 100) -> None:
-    """A matplotlib figure as PNG, written whole (eval.run.store.atomic_write)."""
+    """A matplotlib figure as PNG, written whole (eval.run.files.atomic_write)."""
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=dpi)
 

@@ -38,9 +38,9 @@ from eval.metrics.pointing import pointing_game
 from eval.metrics.superpixels import group
 from eval.removal import curves
 from eval.removal.curves import LOG_GRID, RemovalCurves
-from eval.removal.oracle import active_superpixels, greedy_order, pixel_order
 from eval.removal.operators import OPERATORS
 from eval.removal.operators import operators as make_operators
+from eval.removal.oracle import active_superpixels, greedy_order, pixel_order
 
 from .rows import plan, with_maps
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from eval import stats
 from eval.report.page import section_path, write_page
 from eval.report.table import Column, Table
+from eval.run.files import lock_folder, read_json, update_manifest, write_json, write_text
 from eval.run.runner import run
-from eval.run.store import lock_folder, read_json, update_manifest, write_json, write_text
 
 from . import summary
 

@@ -39,11 +39,13 @@ from eval import methods as registry
 from eval.removal.curves import random_heatmap
 from eval.report.table import fmt_cell
 from eval.run import cli
+from eval.run.files import write_json
 from eval.run.runner import Experiment
-from eval.run.store import HEATMAP, Layout, model_digest, write_json
+from eval.run.store import HEATMAP, Layout, model_digest
 
 from . import causal
-from .controls import CONTROLS, METHOD as CONTROL_METHOD, control_models, control_target
+from .controls import CONTROLS, control_models, control_target
+from .controls import METHOD as CONTROL_METHOD
 from .cues import HANS_SEED, SHARES, select, shares
 from .granularity import at_superpixels, ceiling
 from .summary import summarize, write_outputs

@@ -5,7 +5,8 @@ said to be above another only where the paired interval of their difference excl
 """
 from eval.report.table import fmt_cell
 
-from .controls import CONTROLS, METHOD as CONTROL_METHOD
+from .controls import CONTROLS
+from .controls import METHOD as CONTROL_METHOD
 
 
 def _mean(cell) -> float | None:

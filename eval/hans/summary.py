@@ -33,10 +33,12 @@ from eval.metrics import higher_is_better
 from eval.report import render
 from eval.report.page import data_uri, page, section_path
 from eval.report.table import Column, Table, claims, fmt_cell
-from eval.run.store import atomic_write, write_json, write_text
+from eval.run.files import atomic_write, write_json, write_text
 
 from .causal import RENDERINGS
-from .controls import CONTROLS, LABELS as CONTROL_LABELS, METHOD as CONTROL_METHOD
+from .controls import CONTROLS
+from .controls import LABELS as CONTROL_LABELS
+from .controls import METHOD as CONTROL_METHOD
 from .cues import REGIONS, SHARES
 from .findings import findings
 
