@@ -11,9 +11,9 @@ from lrp.engine import stand_in
 from .attribute import attribute
 from .blur import blur
 from .composite import composite
-from .explain import explain
+from .explain import explain, gamma_limit
 from .rules import (EPS, Flat, Gradient, L2NormRescale, Linear, MaxPoolRescale, Rescale, RevealCancel, Rule,
                     rescale)
 
-__all__ = ["attribute", "blur", "composite", "explain", "Rule", "Linear", "Rescale", "RevealCancel", "Flat",
+__all__ = ["attribute", "blur", "composite", "explain", "gamma_limit", "Rule", "Linear", "Rescale", "RevealCancel", "Flat",
            "L2NormRescale", "Gradient", "MaxPoolRescale", "rescale", "EPS", "stand_in"]

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ssd
+from ssd.checks import check_maps
 from ssd.targets import terms
 
 MODES = ("gradcam", "odam")
@@ -72,5 +73,6 @@ def gradcam(model: nn.Module, x: torch.Tensor, targets: Sequence, mode: str = "g
             value = sum(weight * out[index] for out, index, weight in seed)
             (gradient,) = torch.autograd.grad(value, leaves[k], retain_graph=True)
             maps.append(cam(leaves[k].detach()[0], gradient, mode)[0])
-    return torch.stack([F.interpolate(m[None, None], size=x.shape[2:], mode="bilinear", align_corners=False)[0, 0]
+    maps = torch.stack([F.interpolate(m[None, None], size=x.shape[2:], mode="bilinear", align_corners=False)[0, 0]
                         for m in maps])
+    return check_maps(maps, "gradcam", {"mode": mode}, targets)

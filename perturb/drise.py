@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ssd.checks import check_integer, check_real
 
-from .masking import check_baseline, check_image, default_batch_size, scored
+from .masking import PassProgress, check_baseline, check_image, default_batch_size, scored
 
 
 def check_settings(n_masks: int, grid: int, p: float, seed: int) -> None:
@@ -74,7 +74,7 @@ def drise(f, x: torch.Tensor, n_masks: int = 1000, grid: int = 16, p: float = 0.
     batch_size = default_batch_size(x.device) if batch_size is None else check_integer(batch_size, "batch_size")
     shape = tuple(x.shape[-2:])
     cells, shifts = draw_masks(n_masks, grid, p, shape, seed)
-    total = None
+    total, progress = None, PassProgress(n_masks)
     with torch.no_grad():
         for start in range(0, n_masks, batch_size):
             masks = masks_of(cells[start:start + batch_size], shifts[start:start + batch_size], shape, x.device,
@@ -82,4 +82,5 @@ def drise(f, x: torch.Tensor, n_masks: int = 1000, grid: int = 16, p: float = 0.
             weights = scored(f, torch.lerp(baseline.expand_as(x), x, masks[:, None]), start).to(x.dtype)   # [B,T]
             part = torch.einsum("bt,bhw->thw", weights, masks)
             total = part if total is None else total + part
+            progress.done(start + len(masks))
     return total / n_masks

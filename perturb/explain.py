@@ -111,4 +111,6 @@ def explain_drise(model: "ssd.SSD", x: torch.Tensor, targets: Sequence, n_masks:
     check_drise_settings(n_masks, grid, p, seed)
     check_baseline(baseline, x)
     f = score_function(model, x, targets, score, kind)
-    return drise(f, x, n_masks, grid, p, seed, batch_size, baseline)
+    maps = drise(f, x, n_masks, grid, p, seed, batch_size, baseline)
+    settings = {"n_masks": n_masks, "grid": grid, "p": p, "seed": seed, "score": score if isinstance(score, str) else "given"}
+    return check_maps(maps, "drise", settings, list(targets))

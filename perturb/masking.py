@@ -140,7 +140,7 @@ def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, b
     checked and counted by `scored`. A long run reports its progress on stderr (module docstring).
     """
     batch_size = default_batch_size(x.device) if batch_size is None else check_integer(batch_size, "batch_size")
-    out, progress = [], _Progress(states.shape[0])
+    out, progress = [], PassProgress(states.shape[0])
     with torch.no_grad():
         for start in range(0, states.shape[0], batch_size):
             scores = scored(f, perturbed_inputs(x, segments, states[start:start + batch_size], baseline), start)
@@ -151,7 +151,7 @@ def evaluate(f, x: torch.Tensor, segments: torch.Tensor, states: torch.Tensor, b
     return torch.cat(out)
 
 
-class _Progress:
+class PassProgress:
     """`perturb: done/total passes, ETA …` on stderr when PROGRESS_SECONDS have passed since the start
     or the last line (read from `clock` once per batch)."""
 

@@ -184,3 +184,14 @@ def test_every_command_accepts_the_embedded_models_by_name(tmp_path, capsys):
     assert compare.main(["--weights", "shapes-hans", "--samples", "0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "not found" not in err and "--samples must be" in err
+
+
+def test_a_missing_embedded_model_is_named_before_any_work(tmp_path, capsys, monkeypatch):
+    """Before: --weights shapes-seed1,… passed the checks while its file was missing, and the error came
+    only after the first model's whole run."""
+    from ssd.load import EMBEDDED
+    monkeypatch.setitem(EMBEDDED, "shapes-seed9", tmp_path / "shapes-seed9.pt")
+    assert compare.main(["--weights", "shapes,shapes-seed9", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--weights shapes-seed9: the embedded model" in err and "is missing" in err
+    assert not (tmp_path / "out").exists()

@@ -21,7 +21,7 @@ FIGURES = {
     "faithfulness": "Removal curves of every method and of the references (random order, ground-truth mask): the "
                     "target's normalised probability while its most (MoRF, left) or least (LeRF, right) relevant "
                     "superpixels are truly removed, over the removed fraction on a log axis; mean with 95 % band "
-                    "(bootstrap over images).",
+                    "(cluster-t over images).",
     "operator_fidelity": "The target's probability after removing one object of its image with each operator "
                          "(y) against true removal (x); on the diagonal an operator removes like the truth.",
     "fig4_lrp_rules": "LRP with the ε, γ(0.1) and z⁺ rules, each with the ♭ rule on the first layer, for one "

@@ -154,7 +154,7 @@ def write_section(out_dir, data: dict, samples: list[StoredSample]) -> list[str]
              "<h3>Faithfulness</h3>",
              "<p>Removal curves: the target's probability, normalised to 1 unremoved and 0 fully removed, while its "
              "most (MoRF) or least (LeRF) relevant superpixels are removed; areas over a log axis of the removed "
-             "fraction (0.1 %–100 %). Cells: mean [95 % interval, bootstrap over images] (n samples, images).</p>",
+             "fraction (0.1 %–100 %). Cells: mean [95 % interval, cluster-t over images] (n samples, images).</p>",
              ]
     parts += [t.html(4) for t in tables.faithfulness(data)]
     parts += [figure_html(out_dir, "faithfulness"), tables.claims_table(data).html(4),

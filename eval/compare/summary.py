@@ -1,17 +1,24 @@
 """The summary of an eval.compare run, from its records only: the values of its tables (tables.json)
 and the bands of its curves (curves.json). eval.compare.tables lays them out as tables.
 
-Every cell is a mean with a 95 % cluster-bootstrap interval over images and its n (eval.stats):
-{"mean", "ci95": [lo, hi], "n", "n_images", "undefined"}. A difference between two methods is
-claimed only from the paired table, when the interval of the per-sample difference excludes 0.
+Every cell is a mean with a 95 % interval clustered by image and its n (eval.stats: cluster-t):
+{"mean", "ci95": [lo, hi], "n", "n_images", "undefined", …}. Claims come from the declared family
+of eval.compare.claims (Holm-adjusted); the paired table of every pair is exploratory.
 
-tables.json holds, beside the run's settings:
-- "faithfulness": {operator: {unit: {method: {"morf": C, "lerf": C, "gap": C}}}} (methods with
-  "random" and, on synthetic data, "mask"); "by_layer": the gap per source layer;
-- "paired": [{"metric", "operator", "unit", "a", "b", "mean_diff", "ci95", "n", "n_images",
-  "excludes_zero", "better"}], "better" naming the winner when the interval excludes 0;
+tables.json holds, beside the run's settings and "stage_seconds":
+- "conclusions": "What this run shows", in words; "claims": the primary family's entries; "mde";
+  "metric_sanity": {metric: {control: {method: {"mean_diff", "ci95", "p_holm", "ranks_below"}}}};
+- "faithfulness": {operator: {unit: {row: {"morf": C, "lerf": C, "gap": C, "oracle_share": C}}}}
+  over every row (methods, references "oracle", "random", "mask", controls "edge", "box-gaussian",
+  "lrp-random-model", "<method>-negated", ablations); "rows": which rows are which;
+  "by_layer": the gap per source layer;
+- "paired": [{"metric", "operator", "unit", "a", "b", "mean_diff", "ci95", "p", "p_holm_table", "n",
+  "n_images", "excludes_zero", "better"}] (exploratory);
+- "pointing_game": {method: C}; "insertion_deletion": {operator: {method: {"insertion", "deletion",
+  "oa"}}}; "matched_vs_fixed": {"spearman": C, "moved_share": C} (LIME, --matched-images);
 - "operator_fidelity": {operator: {"mean_abs_diff": C, "rank_corr": C, "mean_abs_diff_own": C}};
-- "outside_rf": {method: C}; "n_samples", "n_images", "passes_run", "passes_skipped";
+- "outside_rf": {method: C}; "n_samples", "n_images", "passes_run", "passes_skipped", "oracle_passes",
+  "superpixels" (the count used per image);
 - "tables": the paper's tables 1, 1b, 2, 3, 3b (+ gains over the receptive-field null) and 4.
 """
 import itertools

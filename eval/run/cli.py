@@ -117,8 +117,12 @@ def check(args) -> None:
         raise ValueError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
     if args.data == "coco" and not args.coco_root:
         raise ValueError("--data coco needs --coco-root DIR (with val2017/ and annotations/instances_val2017.json)")
+    from ssd.load import EMBEDDED
     for weights in (w.strip() for w in args.weights.split(",")):
-        if weights not in _embedded() and not Path(weights).is_file():
+        if weights in EMBEDDED and not EMBEDDED[weights].is_file():
+            raise FileNotFoundError(f"--weights {weights}: the embedded model {EMBEDDED[weights]} is missing "
+                                    "(ssd/README.md says how it is trained)")
+        if weights not in EMBEDDED and not Path(weights).is_file():
             raise FileNotFoundError(f"--weights {weights}: weights file not found (embedded models: "
                                     f"{', '.join(_embedded())})")
     if os.path.exists(args.out) and not os.path.isdir(args.out):

@@ -51,7 +51,7 @@ RANDOM = "random"
 FLOOR, SHUFFLED, MODELS = "floor", "shuffled", "random-models"   # the reference records (eval.sanity)
 REFERENCES = {SHUFFLED: "floor (shuffled)", MODELS: "two random models"}
 LEGEND = ("Similarity of the randomised model's heatmap to the original one, inside the target's receptive "
-          "field; cells: mean [95 % interval, bootstrap over images]; 1 = unchanged. floor (shuffled): the "
+          "field; cells: mean [95 % interval, cluster-t over images]; 1 = unchanged. floor (shuffled): the "
           "original map against itself with its pixels shuffled inside the receptive field; two random models: "
           "the maps of two fully randomised copies against each other (what the architecture and the input "
           "alone share); random row: an i.i.d. uniform heatmap redrawn at every level.")
