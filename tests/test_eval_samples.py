@@ -63,3 +63,24 @@ def test_synthetic_boxes_are_tight_bounds_of_masks():
     for box, m in zip(boxes, masks):
         rows, cols = np.nonzero(m)
         assert tuple(box) == (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+
+
+def test_spread_takes_one_detection_per_image_first(tmp_path):
+    """--images G: the first G images with a match give one detection each, then a second each, …;
+    every image's detections are its best matches, in order; no image gives more than per_image."""
+    eval_oracle.save_tiny_model(tmp_path / "tiny.pt")
+    model = ssd.load(tmp_path / "tiny.pt")
+
+    def run(**kw):
+        images, detect = eval_oracle.oracle()
+        return select(model, images(limit=30), detect=detect, **kw)
+
+    greedy, _ = run(n=7, per_image=2)
+    spread, visited = run(n=7, per_image=2, spread=5)
+    assert sum(len(i.samples) for i in spread) == 7 and len(spread) == 5
+    assert [len(i.samples) for i in spread] == [2, 2, 1, 1, 1]              # round one for all, then seconds
+    assert [i.index for i in spread] == list(range(5))
+    first_of = {i.image_id: [s.sample_id for s in i.samples] for i in run(n=30, per_image=2)[0]}
+    for item in spread:                                                  # each image's best matches, in order
+        assert [s.sample_id for s in item.samples] == first_of[item.image_id][:len(item.samples)]
+    assert len(greedy) < len(spread)                                     # greedy fills images two at a time

@@ -58,7 +58,7 @@ class Compare(Experiment):
     name = "compare"
     layout = Layout("samples.jsonl", "heatmaps")
     description = __doc__.split("\n\n")[0]
-    defaults = {"out": "results", "samples": 24}
+    defaults = {"out": "results", "samples": 24, "images": 16}     # 24 samples from 16 images (≤ 2 each)
 
     def add_arguments(self, p) -> None:
         g = p.add_argument_group("eval.compare")

@@ -87,6 +87,9 @@ def add_arguments(p: argparse.ArgumentParser, defaults: dict) -> None:
                       help="IoU with a ground-truth object of its class for a detection to count (0.5)")
     data.add_argument("--per-image", type=integer(0), default=d.get("per_image", 2),
                       help="at most this many detections per image (default %(default)s; 0: no limit)")
+    data.add_argument("--images", type=integer(0), default=d.get("images", 0),
+                      help="spread the samples over the first this many images with a match: one each, then a "
+                           "second … (default %(default)s: take up to --per-image from each image in turn)")
     data.add_argument("--batch-size", type=integer(1), default=None,
                       help="inputs per forward pass when perturbing (default: 2 on the CPU, 32 on CUDA)")
     method = p.add_argument_group("methods")

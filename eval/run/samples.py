@@ -133,13 +133,19 @@ def match(detections, gt_boxes: torch.Tensor, gt_labels: torch.Tensor, score_thr
 
 @torch.no_grad()
 def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5, iou_threshold: float = 0.5,
-           device=None, detect=None, per_image: int | None = None) -> tuple[list[ImageSamples], int]:
+           device=None, detect=None, per_image: int | None = None,
+           spread: int | None = None) -> tuple[list[ImageSamples], int]:
     """The first n matching detections of `images` (see module docstring) grouped by image, and the
-    number of images visited, at most `per_image` detections per image (None: no limit). Ground truth
-    is scaled to model-input pixels; classes the model does not know are ignored. `detect` defaults
-    to ssd.detect (tests may pass a stand-in)."""
+    number of images visited, at most `per_image` detections per image (None: no limit). With
+    `spread` = G, the samples come from the first G images with a match (more if those cannot hold n):
+    one detection of each, in image order, then a second of each, …, until n (the cheapest way to
+    reach n samples from G images: the cost of LIME and SHAP is per image). Ground truth is scaled to
+    model-input pixels; classes the model does not know are ignored. `detect` defaults to ssd.detect
+    (tests may pass a stand-in)."""
     if n < 1:
         raise ValueError(f"number of samples must be >= 1, got {n}")
+    if spread is not None:
+        return _spread(model, images, n, score_threshold, iou_threshold, device, detect, per_image or n, spread)
     detect = detect or ssd.detect
     cfg = model.config
     index_of = {name: i for i, name in enumerate(cfg.class_names)}
@@ -176,13 +182,37 @@ def select(model, images: Iterator[tuple], n: int, score_threshold: float = 0.5,
     return selected, visited
 
 
+def _spread(model, images, n, score_threshold, iou_threshold, device, detect, per_image, spread):
+    """`select` with `spread`: every image with a match keeps up to `per_image` detections until
+    `spread` images can hold n of them; then rounds take the r-th detection of each image in order."""
+    held, capacity, visited = [], 0, 0
+    for item in images:
+        chosen, seen = select(model, iter([item]), per_image, score_threshold, iou_threshold, device, detect, per_image)
+        visited += seen
+        if chosen:
+            held.append(chosen[0])
+            capacity += len(chosen[0].samples)
+        if len(held) >= spread and capacity >= n:
+            break
+    found, taken = 0, {id(item): [] for item in held}
+    for r in range(per_image):
+        for item in held:
+            if found < n and r < len(item.samples):
+                taken[id(item)].append(item.samples[r])
+                found += 1
+    selected = [item for item in held if taken[id(item)]]
+    for index, item in enumerate(selected):
+        item.samples, item.index = taken[id(item)], index
+    return selected, visited
+
+
 def selected_for(ctx) -> list[ImageSamples]:
     """The images and detections a run of an experiment explains (its --data, --samples, thresholds),
     selected as the module docstring says; a ValueError when nothing matches (nothing to explain)."""
     args = ctx.args
     source = images(args.data, args.samples, args.data_seed, args.coco_root, args.max_images, ctx.log)
     selected, visited = select(ctx.model, source, args.samples, args.score_threshold, args.iou_threshold, ctx.device,
-                               per_image=args.per_image or None)
+                               per_image=args.per_image or None, spread=args.images or None)
     found = sum(len(item.samples) for item in selected)
     if not found:
         raise ValueError(f"no detection with score >= {args.score_threshold} matched a ground-truth object "
