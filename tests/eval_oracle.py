@@ -64,6 +64,9 @@ def install(setattr=setattr) -> None:
     setattr(ssd, "detect", detect)
 
 
+if __name__ == "__mp_main__":      # a worker process of --processes (spawned: it imports this file so)
+    install()
+
 if __name__ == "__main__":
     install()
     argv = sys.argv[1:]

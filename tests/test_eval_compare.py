@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("lrp", "deeplift", "lime", "shap")
 ROWS = {*METHODS, "oracle", "random", "mask", "edge", "box-gaussian", "lrp-random-model",
         *(f"{m}-negated" for m in METHODS)}          # methods, references, negative controls (eval.compare.rows)
-# every sample: a record per row and its sample record; the first image's two samples: LIME with the
-# matched score (--matched-images 1)
-N_RECORDS = 4 * (len(ROWS) + 1) + 2
+# every sample: a record per row and its sample record; the first image's sample (4 samples spread over
+# 4 images, eval.compare's --images 16): LIME with the matched score (--matched-images 1)
+N_RECORDS = 4 * (len(ROWS) + 1) + 1
 
 
 def _run(out, weights, *extra):
@@ -197,6 +197,20 @@ def test_torchrun_two_processes_equal_one(reference, tiny_weights, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "eval.compare[1/2]" in result.stderr                 # the second rank did work
     assert not list(tmp_path.glob("samples.rank*.jsonl"))       # parts merged by rank 0
+    recs = _records(tmp_path)
+    assert len({store.key(r) for r in recs}) == len(recs) == N_RECORDS
+    _same_results(reference, tmp_path)
+
+
+def test_processes_two_equal_one(reference, tiny_weights, tmp_path):
+    """--processes 2 spawns two workers that shard the units as torchrun's ranks do: the same records."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "eval_oracle.py"), *FAST, "--processes", "2",
+                             "--weights", str(tiny_weights), "--out", str(tmp_path), "--no-figures", "--fig7", "none"],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "eval.compare[1/2]" in result.stderr
+    assert not list(tmp_path.glob("samples.rank*.jsonl"))
     recs = _records(tmp_path)
     assert len({store.key(r) for r in recs}) == len(recs) == N_RECORDS
     _same_results(reference, tmp_path)

@@ -2,7 +2,6 @@
 on every model; pooled cells span every model's samples."""
 import json
 
-import pytest
 import torch
 from conftest import FAST
 

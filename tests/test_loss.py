@@ -1,7 +1,6 @@
 """SSD loss: matching and the multibox objective, on hand-computed cases."""
 import math
 
-import pytest
 import torch
 
 from ssd.boxes import encode

@@ -44,7 +44,8 @@ def field(layer, in_shape):
 def dense_rule(rule, layer, a, in_shape):
     """(C [out,in], ρ(b) [out], ε) of one layer for the activation vector a [in]."""
     M, b = unfold(layer, in_shape)
-    pos, neg = lambda t: t.clamp(min=0), lambda t: t.clamp(max=0)
+    def pos(t):
+        return t.clamp(min=0)
     if isinstance(rule, lrp.Flat):
         return field(layer, in_shape), torch.zeros_like(b), 0.0
     if isinstance(rule, lrp.Gamma):          # A.2, positive contributions amplified

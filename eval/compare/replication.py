@@ -16,13 +16,15 @@ detections), then the models are pooled in OUT:
 """
 import argparse
 import html
+import os
 from pathlib import Path
 
 from eval import stats
 from eval.report.page import section_path, write_page
 from eval.report.table import Column, Table
-from eval.run.files import lock_folder, read_json, update_manifest, write_json, write_text
-from eval.run.runner import run
+from eval.run.files import lock_folder, manifest, read_json, update_manifest, write_json, write_text
+from eval.run.runner import launch
+from eval.run.store import opened
 
 from . import summary
 
@@ -46,24 +48,28 @@ def run_models(experiment, args) -> list[str]:
     folders = [folder_name(w) for w in names]
     if len(set(folders)) != len(folders):
         raise ValueError(f"--weights {args.weights}: two models would share a folder ({', '.join(folders)})")
-    contexts = []
     for weights, folder in zip(names, folders):
         sub = argparse.Namespace(**{**vars(args), "weights": weights, "out": str(Path(args.out) / folder)})
         print(f"eval.compare: model {weights} -> {sub.out}", flush=True)
-        contexts.append(run(experiment, sub))
-    if contexts[0].rank != 0:
+        code = launch(experiment, sub)
+        if code:
+            raise SystemExit(code)
+    if int(os.environ.get("RANK", "0")) != 0:      # under torchrun rank 0 pools
         return []
-    with lock_folder(args.out, f"python -m eval.compare --weights {args.weights} --out {args.out} (pooling)"):
-        written = pool(Path(args.out), folders, contexts)
-        update_manifest(args.out, "compare", settings_hash="+".join(c.digest for c in contexts),
-                        settings={"models": {f: c.settings for f, c in zip(folders, contexts)}}, outputs=written)
-        write_page(args.out)
+    out = Path(args.out)
+    entries = {f: manifest(out / f)["compare"] for f in folders}
+    with lock_folder(out, f"python -m eval.compare --weights {args.weights} --out {args.out} (pooling)"):
+        written = pool(out, folders, experiment.layout)
+        update_manifest(out, "compare", settings_hash="+".join(e["settings_hash"] for e in entries.values()),
+                        settings={"models": {f: e["settings"] for f, e in entries.items()}}, outputs=written)
+        write_page(out)
     return written
 
 
-def _rec(ctx):
-    data = read_json(ctx.out / "tables.json")
-    rec = summary.Records(ctx.main_store.records(), data["sample_ids"], data["methods"])
+def _rec(folder: Path, layout):
+    """A finished model folder's tables.json and the records behind it."""
+    data = read_json(folder / "tables.json")
+    rec = summary.Records(opened(folder, "compare", layout).records(), data["sample_ids"], data["methods"])
     rec.operators, rec.units = data["settings"]["operators"], data["settings"]["units"]
     return rec, data
 
@@ -149,11 +155,12 @@ def tables(data: dict) -> list[Table]:
     return out
 
 
-def pool(out: Path, folders: list[str], contexts) -> list[str]:
-    """tables.json, tables.md and the section of the pooled models; returns the files written."""
+def pool(out: Path, folders: list[str], layout) -> list[str]:
+    """tables.json, tables.md and the section of the pooled models, from what each model's folder
+    holds; returns the files written."""
     recs, per_model = {}, {}
-    for folder, ctx in zip(folders, contexts):
-        recs[folder], per_model[folder] = _rec(ctx)
+    for folder in folders:
+        recs[folder], per_model[folder] = _rec(out / folder, layout)
     data = {"models": folders, "replication": per_model, "pooled": {"faithfulness": pooled_cells(recs)},
             "replicated": replicated(per_model)}
     data["conclusions"] = conclusions(data)

@@ -143,7 +143,7 @@ class Experiment:
                 if "," in args.weights:
                     raise ValueError(f"--weights {args.weights} names several models: {self.prog} explains one "
                                      "model (eval.compare compares several)")
-                run(self, args)
+                return launch(self, args)
         except USER_ERRORS as e:            # the same prefix as argparse's errors of the command
             print(f"python -m {self.prog}: error: {e}", file=sys.stderr, flush=True)
             return 2
@@ -155,6 +155,47 @@ class Experiment:
 
 
 # --- the run ------------------------------------------------------------------------------------
+
+def launch(experiment: Experiment, args) -> int:
+    """`run`, in this process or (--processes N, not already under torchrun) in N local worker
+    processes sharding the units as torchrun's ranks do (gloo on localhost); returns the exit code."""
+    if args.processes <= 1 or "WORLD_SIZE" in os.environ:
+        run(experiment, args)
+        return 0
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spawn = mp.get_context("spawn")
+    workers = [spawn.Process(target=_worker, args=(experiment, args, rank, args.processes, port))
+               for rank in range(args.processes)]
+    for w in workers:
+        w.start()
+    try:
+        for w in workers:
+            w.join()
+    except KeyboardInterrupt:
+        for w in workers:
+            w.join(timeout=30)
+        raise
+    codes = [w.exitcode for w in workers]
+    return 0 if all(c == 0 for c in codes) else (130 if 130 in codes else 2)
+
+
+def _worker(experiment: Experiment, args, rank: int, world: int, port: int) -> None:
+    """One of `launch`'s processes: rank `rank` of `world`, its share of the CPU threads."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or world) // world))
+    try:
+        run(experiment, args)
+    except USER_ERRORS as e:
+        if rank == 0:
+            print(f"python -m {experiment.prog}: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
     """(rank, world size, device) under torchrun (gloo on CPU, NCCL on CUDA); (0, 1, device) otherwise."""
