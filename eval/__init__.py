@@ -2,10 +2,12 @@
 
     eval/
       methods.py   the registry of explanation methods with the paper's settings (PAPER)
-      stats.py     intervals clustered by image, paired differences, Holm, equivalence tests
+      randomization.py  copies of the model with parameters re-drawn (eval.sanity, controls of compare, hans)
+      stats/       intervals clustered by image, paired differences, Holm, equivalence tests
       metrics/     one metric per file, its direction declared beside it; the registry tables read
       removal/     removal operators (grey, blur, inpaint, true) and removal curves
-      run/         the runner (resume, --fresh, lock, progress, torchrun), the store, shared options
+      store/       the output folder: records and arrays, files written whole, the lock, the manifest
+      run/         the runner (resume, --fresh, lock, progress, torchrun), shared options, sample selection
       compare/     python -m eval.compare: the main job (the paper's comparison and more)
       sanity/      python -m eval.sanity: model-parameter randomisation sanity checks
       hans/        python -m eval.hans: which method reveals a Clever-Hans detector's cue

@@ -20,7 +20,7 @@ import ssd
 from eval import methods
 from eval.report import render
 from eval.run.cli import Parser, integer, number
-from eval.run.files import write_text
+from eval.store.files import write_text
 
 
 def explain_method(name: str, model, x, targets) -> torch.Tensor:

@@ -73,12 +73,12 @@ def _perturb(method: str, settings: dict):
 
 def _lrp_random_model(gamma: float):
     """LRP-γ + ♭ of a copy of the model with every parameter re-drawn from its initialisation
-    (eval.sanity.randomization, init seed 0): a negative control that sees the architecture and the
+    (eval.randomization, init seed 0): a negative control that sees the architecture and the
     input but nothing the model learned. The copy is made once per model and kept by this method."""
     copies = {}
 
     def run(model, x, targets, segments, **options):
-        from eval.sanity.randomization import randomized, ssd_levels
+        from eval.randomization import randomized, ssd_levels
         if id(model) not in copies:
             copies.clear()
             copies[id(model)] = randomized(model, ssd_levels(model), init_seed=0)

@@ -22,7 +22,8 @@ from conftest import FAST
 
 import eval_oracle
 from eval import compare
-from eval.run import store
+from eval import store
+from eval.store import records
 
 RECORDS = compare.EXPERIMENT.layout.records
 
@@ -130,11 +131,11 @@ def test_resume_after_interruption_equals_uninterrupted(reference, tiny_weights,
         calls.append(record)
         real_append(path, record)
 
-    monkeypatch.setattr(store, "append", append_then_die)
+    monkeypatch.setattr(records, "append", append_then_die)   # Store appends through its module
     assert _run(tmp_path, tiny_weights) == 130                   # Ctrl-C: one line, exit code 130
     assert not (tmp_path / "tables.json").exists()              # no tables from an unfinished run
     assert len(_records(tmp_path)) == 9
-    monkeypatch.setattr(store, "append", real_append)
+    monkeypatch.setattr(records, "append", real_append)
     assert _run(tmp_path, tiny_weights) == 0
     keys = [store.key(r) for r in _records(tmp_path)]
     assert len(keys) == len(set(keys)) == N_RECORDS   # nothing twice, nothing missing

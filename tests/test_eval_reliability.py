@@ -17,7 +17,7 @@ from conftest import FAST
 import eval_oracle
 from eval import compare, sanity
 from eval.report.page import main as report_main
-from eval.run import store
+from eval import store
 from eval.run.samples import data_digest
 
 ROOT = Path(__file__).resolve().parents[1]

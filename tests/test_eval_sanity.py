@@ -1,4 +1,4 @@
-"""Model-parameter randomisation sanity checks (eval.sanity.randomization, eval.metrics.similarity, eval.sanity).
+"""Model-parameter randomisation sanity checks (eval.randomization, eval.metrics.similarity, eval.sanity).
 
 Toy networks where the right answer is known: a heatmap that ignores the parameters is unchanged at
 every level; the gradient of a linear model is its weight vector, so redrawing the weights changes it
@@ -22,9 +22,9 @@ import eval_oracle  # noqa: E402
 import ssd  # noqa: E402
 from eval import sanity  # noqa: E402
 from eval.report.page import section_path  # noqa: E402
-from eval.run import store  # noqa: E402
+from eval import store  # noqa: E402
 from eval.sanity import summary as sanity_report  # noqa: E402
-from eval.sanity.randomization import (Level, check_levels, randomised_models, randomized, schedule,  # noqa: E402
+from eval.randomization import (Level, check_levels, randomised_models, randomized, schedule,  # noqa: E402
                                 ssd_levels)
 from eval.metrics.similarity import (rank_correlation, similarities, ssim, top_k_intersection,  # noqa: E402
                              top_k_weights)

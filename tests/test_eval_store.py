@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval.run import store
+from eval import store
 
 
 def _rec(sample, method, value, kind="explanation"):

@@ -14,7 +14,7 @@ import eval_oracle
 from eval import compare
 from eval.compare import figures
 from eval.report import page as report
-from eval.run import store
+from eval import store
 
 
 def _stored(out):

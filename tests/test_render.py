@@ -4,6 +4,7 @@ import pytest
 import skimage.io
 import torch
 
+from eval.metrics import maps
 from eval.report import render
 
 
@@ -26,7 +27,7 @@ def test_sign_maps_to_red_and_blue():
 def test_normalisation_is_symmetric_by_max_abs():
     # the negative side has the larger magnitude: it sets the scale for both signs
     h = np.array([[1.0, -4.0, 2.0]])
-    assert render.normalise(h).tolist() == [[0.25, -1.0, 0.5]]
+    assert maps.normalise(h).tolist() == [[0.25, -1.0, 0.5]]
     assert np.array_equal(render.colorize(-h), render.colorize(h)[..., ::-1])  # sign flip swaps R and B
     assert np.array_equal(render.colorize(7 * h), render.colorize(h))           # scale-free
 

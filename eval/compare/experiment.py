@@ -23,10 +23,10 @@ from eval import methods as registry
 from eval.removal.curves import LOG_GRID, UNITS, linear_grid
 from eval.removal.operators import OPERATORS
 from eval.run import cli
-from eval.run.files import write_json, write_text
+from eval.store.files import write_json, write_text
 from eval.run.runner import Experiment
 from eval.run.samples import data_digest, selected_for
-from eval.run.store import HEATMAP, Layout, model_digest
+from eval.store import HEATMAP, Layout, model_digest
 from eval.run.timing import device_name, format_seconds, timed
 
 from . import detector_outputs, summary, tables

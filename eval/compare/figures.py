@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eval.metrics.maps import normalise
 from eval.report import render
-from eval.run.files import atomic_write, read_json
-from eval.run.store import StoredSample
+from eval.store.files import atomic_write, read_json
+from eval.store import StoredSample
 
 FIGURES = {
     "faithfulness": "Removal curves of every method and of the references (random order, ground-truth mask): the "
@@ -84,7 +85,7 @@ def write_figures(out_dir, samples: list[StoredSample], records: list[dict]) -> 
 
 
 def save(fig, path, dpi: int = 100) -> None:
-    """A matplotlib figure as PNG, written whole (eval.run.files.atomic_write)."""
+    """A matplotlib figure as PNG, written whole (eval.store.files.atomic_write)."""
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=dpi)
 
@@ -231,7 +232,7 @@ def figure_entropy_noise(samples, labels: dict, noise: float = 1e-3, seed: int =
                           (None, None))
     if sample is None:
         return "no heatmaps"
-    h = torch.as_tensor(render.normalise(sample.heatmaps[method]))
+    h = torch.as_tensor(normalise(sample.heatmaps[method]))
     noisy = h + noise * torch.rand(h.shape, generator=torch.Generator().manual_seed(seed), dtype=h.dtype)
     e_clean, e_noisy = entropy(h), entropy(noisy)
     fig, axes = _figure(1, 2, size=3.5)

@@ -22,9 +22,9 @@ from pathlib import Path
 from eval import stats
 from eval.report.page import section_path, write_page
 from eval.report.table import Column, Table
-from eval.run.files import lock_folder, manifest, read_json, update_manifest, write_json, write_text
+from eval.store.files import lock_folder, manifest, read_json, update_manifest, write_json, write_text
 from eval.run.runner import launch
-from eval.run.store import opened
+from eval.store import opened
 
 from . import summary
 

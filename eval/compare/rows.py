@@ -9,7 +9,7 @@ controls a faithful metric must rank below every method, and the ablations of th
                  box-gaussian  a Gaussian centred on the predicted box, σ = a quarter of its width and
                                height: where the object is, no model
                  <m>-negated   each method's map negated: the model's evidence turned upside down
-                 lrp-random-model   LRP-γ of the fully randomised model (eval.sanity.randomization):
+                 lrp-random-model   LRP-γ of the fully randomised model (eval.randomization):
                                the architecture and the input, no trained parameter
     ablations    <m>-positive  the order by R⁺ (negative relevance counts as none), <m>-abs by |R|,
                  <m>-sum       a pixel method's relevance summed (not averaged) over each superpixel

@@ -18,8 +18,8 @@ from skimage.transform import downscale_local_mean
 from eval.report import render
 from eval.report.page import data_uri, section_path
 from eval.report.table import Table, claims, fmt_value
-from eval.run.files import write_text
-from eval.run.store import HEATMAP, StoredSample
+from eval.store.files import write_text
+from eval.store import HEATMAP, StoredSample
 
 from . import tables
 from .figures import FIGURES

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from eval.run.files import write_json
+from eval.store.files import write_json
 
 
 @dataclass(frozen=True)

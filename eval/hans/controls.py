@@ -4,7 +4,7 @@
                   object, i.e. the best-scoring detection of the object's true class (p ≥ the score
                   threshold) whose box matches the object's box at IoU ≥ 0.5, if it has one
     random-model  shapes-hans with every parameter re-drawn from its initialisation
-                  (eval.sanity.randomization.randomized over all of ssd_levels): the cue detection's
+                  (eval.randomization.randomized over all of ssd_levels): the cue detection's
                   own target (prior, label)
 
 each explained by LRP-γ + ♭ (the paper's setting, eval.methods "lrp"). A tag share that is high for
@@ -24,7 +24,7 @@ LABELS = {"shapes": "control model: plain shapes, its own detection (LRP-γ)",
 
 def control_models(model, init_seed: int, device=None) -> dict:
     """{"shapes": the plain model, "random-model": `model` with every level re-drawn under `init_seed`}."""
-    from eval.sanity.randomization import randomized, ssd_levels
+    from eval.randomization import randomized, ssd_levels
     plain = ssd.load("shapes", device=device)
     for p in plain.parameters():                  # explanations need gradients of the input only
         p.requires_grad_(False)

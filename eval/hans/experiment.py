@@ -39,9 +39,9 @@ from eval import methods as registry
 from eval.removal.curves import random_heatmap
 from eval.report.table import fmt_cell
 from eval.run import cli
-from eval.run.files import write_json
+from eval.store.files import write_json
 from eval.run.runner import Experiment
-from eval.run.store import HEATMAP, Layout, model_digest
+from eval.store import HEATMAP, Layout, model_digest
 
 from . import causal
 from .controls import CONTROLS, control_models, control_target

@@ -33,7 +33,7 @@ from eval.metrics import higher_is_better
 from eval.report import render
 from eval.report.page import data_uri, page, section_path
 from eval.report.table import Column, Table, claims, fmt_cell
-from eval.run.files import atomic_write, write_json, write_text
+from eval.store.files import atomic_write, write_json, write_text
 
 from .causal import RENDERINGS
 from .controls import CONTROLS
@@ -196,7 +196,7 @@ def markdown(data: dict) -> str:
 
 def figure(out_dir: Path, samples: list, data: dict, rows: int = 4) -> str | None:
     """figures/hans_examples.png: a few Clever-Hans detections (tag outlined in grey, box yellow) and
-    every method's heatmap, from the stored arrays of the run's samples (eval.run.store.StoredSample)."""
+    every method's heatmap, from the stored arrays of the run's samples (eval.store.StoredSample)."""
     try:
         from matplotlib.figure import Figure
     except ImportError:

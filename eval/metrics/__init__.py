@@ -16,7 +16,8 @@ tables and reports read (`REGISTRY`, `arrow`, `higher_is_better`).
     insertion_deletion  insertion AUC ↑, deletion AUC ↓ and OA = insertion − deletion ↑
 
 `superpixels` groups a pixel-wise map into the SLIC superpixels of LIME and SHAP (not a metric: the
-"superpixels" column of the tables). A new metric is a file here with its `METRICS`, added to the
+"superpixels" column of the tables); `maps` divides a map by its max |R| (for similarity and the
+pictures of eval.report.render). A new metric is a file here with its `METRICS`, added to the
 tuple below; the tables take its direction from the registry.
 """
 from . import entropy as _entropy

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from eval.report.render import as_numpy, normalise
+from .maps import as_numpy, normalise
 from eval.stats import spearman
 
 from .registry import Metric

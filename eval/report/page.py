@@ -12,7 +12,7 @@ import base64
 import sys
 from pathlib import Path
 
-from eval.run.files import write_text
+from eval.store.files import write_text
 
 ORDER = ("compare", "sanity", "hans")
 STYLE = """

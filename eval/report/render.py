@@ -9,31 +9,12 @@ from pathlib import Path
 import numpy as np
 import skimage.io
 
+from eval.metrics.maps import as_numpy, normalise
+
 YELLOW = (255, 255, 0)   # predicted box
 RED = (255, 0, 0)        # ground-truth box
 WHITE = (255, 255, 255)
 GREY = (160, 160, 160)   # frame around heatmaps, so that an all-white map still shows its extent
-
-
-def as_numpy(a) -> np.ndarray:
-    """A torch tensor (any device) or array-like as a numpy array."""
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
-    return np.asarray(a)
-
-
-def normalise(heatmap) -> np.ndarray:
-    """heatmap [H,W] -> R / max|R| in [-1, 1], float64; an all-zero map stays zero.
-
-    Symmetric: the sign of every value is kept and the largest magnitude of either sign maps to ±1.
-    """
-    h = as_numpy(heatmap).astype(np.float64)
-    if h.ndim != 2:
-        raise ValueError(f"a heatmap must be [H,W], got shape {h.shape}")
-    if not np.all(np.isfinite(h)):
-        raise ValueError("heatmap contains NaN or infinite values")
-    peak = np.abs(h).max() if h.size else 0.0
-    return h / peak if peak > 0 else np.zeros_like(h)
 
 
 def colorize(heatmap) -> np.ndarray:

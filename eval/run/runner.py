@@ -31,8 +31,8 @@ import torch
 import torch.distributed as dist
 
 from eval.run import cli
-from eval.run.files import differing, lock_folder, manifest, update_manifest
-from eval.run.store import Layout, Store, read, settings_hash
+from eval.store.files import differing, lock_folder, manifest, update_manifest
+from eval.store import Layout, Store, read, settings_hash
 from eval.run.timing import Progress, device_name
 
 USER_ERRORS = (OSError, ValueError)       # reported in one line; anything else keeps its traceback

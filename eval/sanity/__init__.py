@@ -1,7 +1,7 @@
-"""`python -m eval.sanity`: model-parameter randomisation sanity checks (Adebayo et al. 2018).
+"""`python -m eval.sanity`: model-parameter randomisation sanity checks (Adebayo et al. 2018); the
+randomised copies are made by eval.randomization.
 
     experiment     the experiment on the runner: levels, steps, explanations, similarity records
-    randomization  copies of a network with groups of parameters re-drawn from its initialisation
     summary        cells, the verdict rule, sanity.json / .md, figures, its report section
 """
 from .experiment import EXPERIMENT, Sanity, main

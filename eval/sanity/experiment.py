@@ -3,7 +3,7 @@ method on our SSD. An explanation that does not change when the model's paramete
 cannot explain the model.
 
 For each selected detection (eval.run.samples, as in eval.compare) and method, the heatmap of the
-original model is compared with the heatmap of randomised copies (eval.sanity.randomization), for the
+original model is compared with the heatmap of randomised copies (eval.randomization), for the
 same target: the original detection's (prior, label). Two variants, eight levels from the output
 down (heads, extras, fc6–fc7, conv5, conv4 with the ℓ2-Norm, conv3, conv2, conv1):
 
@@ -24,7 +24,7 @@ Written into --out (its own names, so that it can share a folder with eval.compa
     sanity.jsonl          one record per (sample, method, variant, level) and per (sample, method)
                           reference, appended as each finishes (kind "sanity", method key
                           "<method>/<variant>/<level>", references "<method>/floor/shuffled" and
-                          "<method>/floor/random-models"; eval.run.store)
+                          "<method>/floor/random-models"; eval.store)
     sanity-heatmaps/<id>.npz   the figure's sample: image, box, receptive field, original and cascading maps
     sanity.json / .md     per method, variant, level and measure: mean, 95 % interval over images, n;
                           the verdicts
@@ -48,10 +48,10 @@ from eval.removal.curves import random_heatmap
 from eval.run import cli
 from eval.run.runner import Experiment
 from eval.run.samples import data_digest, selected_for
-from eval.run.store import HEATMAP, Layout, model_digest
+from eval.store import HEATMAP, Layout, model_digest
 from eval.run.timing import device_name, timed
 
-from .randomization import VARIANTS, randomized, schedule, ssd_levels
+from eval.randomization import VARIANTS, randomized, schedule, ssd_levels
 from .summary import FLOOR, MODELS, RANDOM, SHUFFLED, write_outputs
 
 KIND = "sanity"
@@ -114,7 +114,7 @@ class Sanity(Experiment):
         g = p.add_argument_group("eval.sanity")
         g.add_argument("--variants", default=",".join(VARIANTS), help="cascading, independent or both")
         g.add_argument("--init-seed", type=cli.integer(0, cli.MAX_SEED - 1), default=0,
-                       help="seed of the re-drawn parameters (eval.sanity.randomization)")
+                       help="seed of the re-drawn parameters (eval.randomization)")
 
     def check(self, args) -> None:
         chosen = cli.names(args.variants)

@@ -41,8 +41,8 @@ from eval.metrics.similarity import MEASURES
 from eval.report import render
 from eval.report.page import data_uri, page, section_path
 from eval.report.table import Column, Table
-from eval.run.files import atomic_write, write_json, write_text
-from eval.run.store import HEATMAP
+from eval.store.files import atomic_write, write_json, write_text
+from eval.store import HEATMAP
 from eval.stats import cluster_bootstrap, paired_difference
 
 MARGIN = 0.1

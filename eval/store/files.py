@@ -1,4 +1,4 @@
-"""Files of an output folder written whole, and the folder's lock and manifest (eval.run.store has the
+"""Files of an output folder written whole, and the folder's lock and manifest (eval.store has the
 records and arrays): a reader never sees half a file, a second run never writes into a folder in use.
 
 - `atomic_write(path)`: a temporary file created next to `path` with O_CREAT | O_EXCL (unique to the
