@@ -159,6 +159,13 @@ class Compare(Experiment):
     def cost(self, ctx, item, missing) -> int:
         return len({sid for _, sid, _ in missing})
 
+    def weight(self, ctx, item) -> float:
+        """An image's run time in units of one sample's measurement (removal curves, oracle, metrics):
+        LIME and SHAP run once per image and cost about five of them together, LIME with the matched
+        score (the first --matched-images images) about as much again."""
+        matched = "lime" in ctx.args.method_names and item.index < ctx.args.matched_images
+        return len(item.samples) + 5.0 * (1 + matched)
+
     def status(self, ctx) -> str:
         return f"removal passes run {ctx.state['passes_run']}, skipped {ctx.state['passes_skipped']}"
 

@@ -9,6 +9,7 @@ An experiment (a subclass of `Experiment`) declares
     expected(ctx, unit) -> {key: (unit id, [array names]) | None}
                                   the records a unit must leave, each with the arrays it needs
     cost(ctx, unit, missing) -> int   the unit's work still to do, in `unit_name`s (progress, ETA)
+    weight(ctx, unit) -> float    the unit's relative run time, for sharing units among ranks (default 1)
     measure(ctx, unit, missing)   computes the unit's missing records (appends them, saves arrays)
     summarise(ctx) -> [paths]     on rank 0, once every record is there: tables, figures, its report
                                   section; returns the files written (relative to --out)
@@ -17,8 +18,8 @@ and `run` owns everything else: the arguments and their checks (one line, exit c
 freezing the model; the settings hash; the folder's lock and manifest (a folder holds one settings
 of an experiment: other settings are refused, never mixed); --fresh (what this experiment wrote, and
 nothing else) and stale outputs; which keys are done (record written and its arrays readable);
-sharding under torchrun (unit i goes to rank i mod world; each rank appends to its own part file;
-rank 0 merges); progress and ETA; Ctrl-C (exit code 130, saying how to resume); the completeness
+sharding under torchrun (`shard`: the heaviest unit first, each to the rank with the least work;
+each rank appends to its own part file; rank 0 merges); progress and ETA; Ctrl-C (exit code 130, saying how to resume); the completeness
 check; and, on rank 0, the summary and the report page (eval.report.page stitches every section).
 """
 import os
@@ -104,6 +105,9 @@ class Experiment:
 
     def cost(self, ctx, unit, missing: set) -> int:
         return 1
+
+    def weight(self, ctx, unit) -> float:
+        return 1.0
 
     def prepare(self, ctx, unit) -> None:
         """Called once, before the first unit this process measures (e.g. an untimed warm-up)."""
@@ -309,9 +313,22 @@ def _missing(ctx: Context, store: Store, unit) -> set:
     return set(needs) - store.done(needs, needs.get)
 
 
+def shard(weights: list[float], world: int) -> list[int]:
+    """The rank of each unit: the heaviest first, each to the rank with the least weight so far
+    (longest-processing-time first: the slowest rank within 4/3 of the best split). Ties go to the
+    earlier unit and the lower rank, so every rank computes the same split; equal weights give unit
+    i to rank i mod world."""
+    load, rank_of = [0.0] * world, [0] * len(weights)
+    for i in sorted(range(len(weights)), key=lambda i: (-weights[i], i)):
+        rank = min(range(world), key=lambda r: (load[r], r))
+        rank_of[i], load[rank] = rank, load[rank] + weights[i]
+    return rank_of
+
+
 def _measure_mine(ctx: Context) -> None:
     exp = ctx.experiment
-    mine = [u for i, u in enumerate(ctx.units) if i % ctx.world == ctx.rank]
+    ranks = shard([exp.weight(ctx, u) for u in ctx.units], ctx.world)
+    mine = [u for u, r in zip(ctx.units, ranks) if r == ctx.rank]
     todo = [(u, _missing(ctx, ctx.main_store, u)) for u in mine]
     total = sum(exp.cost(ctx, u, set(_needs(ctx, u))) for u in mine)
     left = sum(exp.cost(ctx, u, m) for u, m in todo if m)
