@@ -22,6 +22,15 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one CPU thread for the test (as each torchrun worker), restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 FAST = ["--samples", "4", "--superpixels", "20", "--lime-samples", "20", "--shap-permutations", "1",
         "--random-orders", "2", "--device", "cpu"]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import FAST
 
 import eval_oracle
@@ -111,14 +110,6 @@ def test_reference_run_writes_every_output(reference):
     assert (reference / "report.html").is_file() and (reference / "variability.json").is_file()
     md = (reference / "tables.md").read_text()
     assert md.index("Faithfulness") < md.index("Table 2") and "5.41" in md    # new tables first, paper beside
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_resume_after_interruption_equals_uninterrupted(reference, tiny_weights, tmp_path, monkeypatch, one_thread):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import FAST
 
 import eval_oracle
@@ -26,14 +25,6 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 def _run(out, weights, *extra):
     return compare.main(FAST + ["--weights", str(weights), "--out", str(out), "--no-figures", "--fig7", "none", *extra])
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _snapshot(folder: Path, names=("samples.jsonl",), arrays="heatmaps") -> dict:

@@ -74,6 +74,24 @@ def _rec(folder: Path, layout):
     return rec, data
 
 
+def _per_sample(rec, op: str, unit: str, row: str, key: str) -> dict:
+    """{sample id: value} of one row's `key` on one model (the oracle share needs the oracle's row)."""
+    if key != "oracle_share":
+        return rec.values(row, "faithfulness", op, unit, key)
+    return summary.oracle_shares(rec, op, unit, row) if "oracle" in rec.rows else {}
+
+
+def _pooled_cell(recs: dict, op: str, unit: str, row: str, key: str):
+    """The hierarchical cell of one row's `key` over every model's samples, or None without values."""
+    values, models, images = [], [], []
+    for model, rec in recs.items():
+        for s, v in _per_sample(rec, op, unit, row, key).items():
+            values.append(v)
+            models.append(model)
+            images.append(rec.image_of[s])
+    return stats.hierarchical_bootstrap(values, models, images) if any(v is not None for v in values) else None
+
+
 def pooled_cells(recs: dict) -> dict:
     """{operator: {unit: {row: {key: hierarchical cell}}}} over the models' samples."""
     out = {}
@@ -81,18 +99,7 @@ def pooled_cells(recs: dict) -> dict:
     for op in first.operators:
         for unit in first.units:
             for row in first.all_rows:
-                cells = {}
-                for key in KEYS:
-                    values, models, images = [], [], []
-                    for model, rec in recs.items():
-                        per_sample = (summary.oracle_shares(rec, op, unit, row) if key == "oracle_share" and "oracle" in rec.rows
-                                      else rec.values(row, "faithfulness", op, unit, key) if key != "oracle_share" else {})
-                        for s, v in per_sample.items():
-                            values.append(v)
-                            models.append(model)
-                            images.append(rec.image_of[s])
-                    if values and any(v is not None for v in values):
-                        cells[key] = stats.hierarchical_bootstrap(values, models, images)
+                cells = {key: cell for key in KEYS if (cell := _pooled_cell(recs, op, unit, row, key)) is not None}
                 if cells:
                     out.setdefault(op, {}).setdefault(unit, {})[row] = cells
     return out
@@ -167,10 +174,11 @@ def pool(out: Path, folders: list[str], layout) -> list[str]:
     write_json(out / "tables.json", data)
     parts = [f"# Comparison of LRP, DeepLIFT, LIME and SHAP on {len(folders)} models",
              "## What these models show together\n\n" + "\n".join(f"- {c}" for c in data["conclusions"])]
-    parts += [t.markdown() for t in tables(data)]
+    drawn = tables(data)
+    parts += [t.markdown() for t in drawn]
     parts.append("Each model's own tables: " + ", ".join(f"[{f}]({f}/tables.md)" for f in folders) + ".")
     write_text(out / "tables.md", "\n\n".join(parts) + "\n")
     shows = "".join(f"<li>{html.escape(c)}</li>" for c in data["conclusions"])
     write_text(section_path(out, "compare"), '<section id="compare-models"><h2>Several models, one conclusion</h2>'
-               f"<ul>{shows}</ul>" + "".join(t.html(3) for t in tables(data)) + "</section>")
+               f"<ul>{shows}</ul>" + "".join(t.html(3) for t in drawn) + "</section>")
     return ["tables.json", "tables.md", str(section_path(out, "compare").relative_to(out))]
