@@ -5,8 +5,10 @@ manifest and content digests; the issue lists them."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +188,44 @@ def test_a_missing_embedded_model_is_named_before_any_work(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert "--weights shapes-seed9: the embedded model" in err and "is missing" in err
     assert not (tmp_path / "out").exists()
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(c) for c in path.read_text().split()} if path.exists() else set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"          # a zombie has stopped running
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc (Linux)")
+def test_sigterm_to_the_launcher_stops_its_workers(tmp_path):
+    # killing `--processes 2`'s launcher (a scheduler's SIGTERM) once left both workers running on alone,
+    # appending records to the folder; now the launcher stops them and exits with 128 + 15
+    launcher = subprocess.Popen([sys.executable, "-m", "eval.compare", *FAST, "--weights", "shapes", "--out",
+                                 str(tmp_path / "run"), "--processes", "2", "--no-figures", "--fig7", "none"],
+                                env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = set()
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(launcher.pid)) < 2 and time.monotonic() < deadline and launcher.poll() is None:
+            time.sleep(0.1)
+        workers = _children(launcher.pid)
+        assert len(workers) >= 2, "the launcher never started its workers"
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(timeout=60) == 143
+        deadline = time.monotonic() + 15
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers)
+    finally:                                                   # a failing run leaves nothing behind
+        if launcher.poll() is None:
+            launcher.kill()
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)

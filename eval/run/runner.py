@@ -23,7 +23,9 @@ each rank appends to its own part file; rank 0 merges); progress and ETA; Ctrl-C
 check; and, on rank 0, the summary and the report page (eval.report.page stitches every section).
 """
 import os
+import signal
 import sys
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +176,8 @@ def launch(experiment: Experiment, args) -> int:
     spawn = mp.get_context("spawn")
     workers = [spawn.Process(target=_worker, args=(experiment, args, rank, args.processes, port))
                for rank in range(args.processes)]
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if on_main_thread else None
     for w in workers:
         w.start()
     try:
@@ -183,8 +187,20 @@ def launch(experiment: Experiment, args) -> int:
         for w in workers:
             w.join(timeout=30)
         raise
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        for w in workers:               # the launcher stops (SIGTERM, an error): no worker runs on alone
+            if w.is_alive():
+                w.terminate()
+                w.join()
     codes = [w.exitcode for w in workers]
     return 0 if all(c == 0 for c in codes) else (130 if 130 in codes else 2)
+
+
+def _terminated(signum, frame):
+    """SIGTERM in `launch`: leave through its `finally`, which stops the workers (exit code 143)."""
+    raise SystemExit(128 + signum)
 
 
 def _worker(experiment: Experiment, args, rank: int, world: int, port: int) -> None:
