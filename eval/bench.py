@@ -11,9 +11,11 @@ the same on any machine.
   unit (one DeepLIFT pass carries both).
 - Grad-CAM: the rows of LRP (one forward pass without a graph, then each target's head backward).
 - LIME, SHAP, D-RISE: explanation time / time of the same number of forward passes of the same model
-  alone (batched the same way, no explanation code: the windowed passes of the fixed score for LIME
-  and SHAP, full passes for D-RISE's matched score); time per explanation for 1 and for 8 targets
-  (ratio); for SHAP with and without receptive-field pruning, and the forward passes of each.
+  alone (batched the same way, no explanation code: plain windowed passes of the fixed score for LIME
+  and SHAP, without the incremental steps that SHAP's walks take, full passes for D-RISE's matched
+  score: below 1 where the incremental steps save more than the explanation code costs); time per
+  explanation for 1 and for 8 targets (ratio); for SHAP with and without receptive-field pruning,
+  and the forward passes of each.
   Default model: the embedded one (`ssd.load("shapes")`), else a random width-1/8 SSD512.
 
 Times are medians of --repeats rounds after one warm-up run, the cases of a method timed in turn
@@ -194,8 +196,8 @@ def bench_backward(method: str, width, device, repeats: int) -> list[tuple]:
 
 def forward_passes(score, x, n: int, batch_size: int):
     """A call running the score function alone on n inputs, batch_size at a time (no explanation code):
-    the same evaluations LIME and SHAP make (each the windowed pass of perturb.ssd_score), or D-RISE
-    (the model's full pass)."""
+    the same number of evaluations LIME and SHAP make, each a plain windowed pass (perturb.WindowedScore
+    with incremental=False: no step that only recomputes what changed), or D-RISE (the model's full pass)."""
     batch = x.expand(batch_size, -1, -1, -1).contiguous()
 
     def run():
@@ -231,7 +233,8 @@ def bench_perturbation(method: str, width, device, repeats: int, batch_size: int
         with perturb.count_passes() as counted:
             fn()
         passes[name] = counted.images
-    alone = model if method == "drise" else perturb.ssd_score(model, targets)
+    # plain passes: the fixed score's incremental steps would skip the repeated input of `forward_passes`
+    alone = model if method == "drise" else perturb.WindowedScore(model, targets, incremental=False)
     cases["alone"] = forward_passes(alone, x, passes["k"], batch_size)
     cases["alone"]()
     t = median_times(cases, device, repeats, warm_up=False)

@@ -3,9 +3,11 @@
 Any score function f(x [B,C,H,W]) -> [B,T] can be explained; all T targets come from the same
 batched forward passes. `explain` and `explain_drise` wrap an SSD: targets' values at their priors
 (the fixed score) or D-RISE's matched similarity of the best-matching detection, receptive fields
-derived from the module tree for exact SHAP pruning. The core (lime, shap, drise, masking, receptive
-fields, ridge, superpixels) works on any score function and knows nothing of the detector: from `ssd`
-it imports only `ssd.checks`; explain, ssd_adapter, ssd_windowed and ssd_matched are the detection layer.
+derived from the module tree for exact SHAP pruning, and incremental passes that recompute only the
+rectangle where an input differs from the one before (perturb.incremental). The core (lime, shap,
+drise, masking, receptive fields, incremental passes, ridge, superpixels) works on any score function
+and knows nothing of the detector: from `ssd` it imports only `ssd.checks`; explain, ssd_adapter,
+ssd_windowed and ssd_matched are the detection layer.
 """
 from .drise import draw_masks, drise, masks_of
 from .explain import explain, explain_drise, score_function, segments_of

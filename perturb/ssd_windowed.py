@@ -20,17 +20,26 @@ For a conv4_3 target of a 512×512 SSD512 the field is about 108×108 pixels, so
 groups that share one crop (the bounding window of their fields) and one depth (the deepest source
 among them); two groups are merged while that lowers the estimated cost (pixels of the crop × the
 multiply-adds per pixel of the blocks it runs); if the groups together would cost more than one
-full forward pass, one full pass serves every target.
+full forward pass, one pass of the whole image serves every target. Either way only the blocks up to
+the group's deepest source run, and each head only at its targets' positions: the head's window of
+the source map (ℓ2-normalised for source 0), padded at the map's edge as the head pads it.
+
+Each group runs its blocks as a `perturb.incremental.Walk`: an input that differs from the one
+before only in a small rectangle (SHAP's next superpixel, the oracle's next candidate, a removal
+curve's next point) recomputes that rectangle alone, and a head is recomputed only where its window
+changed; the scores are the same up to float rounding.
 """
 import math
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import ssd
 from ssd.targets import BOX, check_kind, terms
 
+from .incremental import Layer, Walk, chain_of
 from .ssd_adapter import ssd_layers, ssd_receptive_fields
 
 
@@ -63,7 +72,9 @@ def _block_costs(model: "ssd.SSD", size: int) -> list[float]:
 
 
 class _Group:
-    """Targets that share one crop [r0:r1, c0:c1] and run blocks 0..depth."""
+    """Targets that share one crop [r0:r1, c0:c1] and run blocks 0..depth; once planned, the
+    `perturb.incremental.Walk` of those blocks on the crop, the chain index of each source's last
+    layer (`tap`), and the last value of each member's head outputs (`last`)."""
 
     def __init__(self, members, window, depth, stride):
         self.members, self.window, self.depth, self.stride = members, window, depth, stride
@@ -72,18 +83,29 @@ class _Group:
         r0, r1, c0, c1 = self.window
         return (r1 - r0) * (c1 - c0)
 
+    def walk(self, model: "ssd.SSD") -> None:
+        layers, self.tap = [], {}
+        for k, block in enumerate(model.features[:self.depth + 1]):
+            layers += chain_of(list(block.modules())[1:])
+            self.tap[k] = len(layers) - 1
+        self.chain = Walk(layers, list(self.tap.values()))
+        self.last = {}
+
 
 class WindowedScore:
     """Score function f(x [B,3,H,W]) -> [B,T] of SSD targets of any kind (`ssd.targets`): each target's
     value s at its prior from its raw outputs (kind "logit") or with softmax probabilities for its
     class terms (kind "probability"), computed from the crops and blocks the targets need (module
     docstring; a box target reads the box head of the same source, whose geometry is the class
-    head's). Equal to `ssd.score(model(x), targets, kind)` up to float rounding. `groups` lists, per group, the target
-    indices, the window (r0, r1, c0, c1) and the deepest source; `windowed=False` runs the full model.
+    head's). Equal to `ssd.score(model(x), targets, kind)` up to float rounding. `groups` lists, per
+    group, the target indices, the window (r0, r1, c0, c1) and the deepest source; `windowed=False`
+    runs the full model. `incremental=False` runs every input through the blocks as modules (no
+    `perturb.incremental` walk: the cost of plain passes, for benchmarks), as does a pass to
+    differentiate and a model with forward hooks (which the walk, calling layers, would bypass).
     x is checked first (`ssd.check_input`: the model's size, dtype and device, finite values)."""
 
     def __init__(self, model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit",
-                 windowed: bool = True):
+                 windowed: bool = True, incremental: bool = True):
         config = model.config
         self.model, self.kind = model, check_kind(kind)
         self.targets = [ssd.as_target(t) for t in targets]
@@ -92,6 +114,7 @@ class WindowedScore:
         self.size = (config.size, config.size)
         self.locations = [ssd.prior_location(config, t.prior) for t in self.targets]   # (k, i, j, a)
         self.strides = [_path_stride(ssd_layers(model, k)) for k, _, _, _ in self.locations]
+        self._heads, self.incremental = {}, incremental
         self.groups = self._plan() if windowed else None
 
     def _plan(self) -> list[_Group] | None:
@@ -129,8 +152,12 @@ class WindowedScore:
                 break
             _, x, y, m = best
             groups = [g for i, g in enumerate(groups) if i not in (x, y)] + [m]
-        full = H * W * depth_cost[-1]
-        return None if sum(cost(g) for g in groups) >= full else groups
+        deepest = max(k for k, _, _, _ in self.locations)
+        if sum(cost(g) for g in groups) >= H * W * depth_cost[deepest]:      # one pass of the whole image
+            groups = [_Group(list(range(len(self.targets))), (0, H, 0, W), deepest, 1)]
+        for g in groups:
+            g.walk(self.model)
+        return groups
 
     def _aligned(self, window, stride: int) -> tuple:
         """The window grown to the stride grid (start down to a multiple, end up to one or the edge)."""
@@ -144,28 +171,89 @@ class WindowedScore:
         if self.groups is None:
             return ssd.score(self.model(x), self.targets, self.kind)
         C, n, T = self.model.config.num_classes, x.shape[0], len(self.targets)
-        heads = (self.model.cls_heads, self.model.box_heads)
         at_prior = [x.new_zeros((n, T, C)),                                           # logits [B,T,C]
                     x.new_zeros((n, T, 4)) if any(BOX in r for r in self.reads) else None]   # deltas [B,T,4]
+        # plain passes through the blocks as modules where a walk would be wrong: a pass to
+        # differentiate (the walk writes in place) or a model with hooks (the walk calls no block)
+        plain = not self.incremental or (torch.is_grad_enabled() and x.requires_grad) or _hooked(self.model)
         for g in self.groups:
-            r0, r1, c0, c1 = g.window
-            h = x[:, :, r0:r1, c0:c1]
-            needed = {}                                    # source k -> the outputs its targets read
-            for t in g.members:
-                needed.setdefault(self.locations[t][0], set()).update(self.reads[t])
-            outs = {}
-            for k, block in enumerate(self.model.features[:g.depth + 1]):
-                h = block(h)
-                if k in needed:
-                    source = self.model.l2norm(h) if k == 0 else h
-                    outs[k] = {out: heads[out][k](source) for out in needed[k]}
-            for t in g.members:
-                k, i, j, a = self.locations[t]
-                row, col = i - r0 // self.strides[t], j - c0 // self.strides[t]
-                for out in self.reads[t]:                  # head output [B, A·width, h, w] at (row, col)
-                    width = at_prior[out].shape[2]
-                    at_prior[out][:, t] = outs[k][out][:, a * width:(a + 1) * width, row, col]
+            (self._plain if plain else self._walk)(g, x, at_prior)
         return ssd.target_values(*at_prior, self.targets, self.kind)
+
+    def _plain(self, g: _Group, x: torch.Tensor, at_prior: list) -> None:
+        """Group g's targets' head outputs for x into at_prior: its blocks on its crop, each needed
+        head on its whole source map."""
+        r0, r1, c0, c1 = g.window
+        heads = (self.model.cls_heads, self.model.box_heads)
+        needed = {}                                        # source k -> the outputs its targets read
+        for t in g.members:
+            needed.setdefault(self.locations[t][0], set()).update(self.reads[t])
+        h, outs = x[:, :, r0:r1, c0:c1], {}
+        for k, block in enumerate(self.model.features[:g.depth + 1]):
+            h = block(h)
+            if k in needed:
+                source = self.model.l2norm(h) if k == 0 else h
+                outs[k] = {out: heads[out][k](source) for out in needed[k]}
+        for t in g.members:
+            k, i, j, a = self.locations[t]
+            row, col = i - r0 // self.strides[t], j - c0 // self.strides[t]
+            for out in self.reads[t]:                      # head output [B, A·width, h, w] at (row, col)
+                width = at_prior[out].shape[2]
+                at_prior[out][:, t] = outs[k][out][:, a * width:(a + 1) * width, row, col]
+
+    def _walk(self, g: _Group, x: torch.Tensor, at_prior: list) -> None:
+        """The same from g's walk: input after input, each head recomputed only where its window changed."""
+        r0, r1, c0, c1 = g.window
+        with torch.no_grad():
+            for b, changed in g.chain.each(x[:, :, r0:r1, c0:c1]):
+                for t in g.members:
+                    k, i, j, a = self.locations[t]
+                    row, col = i - r0 // self.strides[t], j - c0 // self.strides[t]
+                    for out in self.reads[t]:
+                        if changed is None or (t, out) not in g.last or \
+                                _touches(changed[g.tap[k]], self._head_layer(out, k), row, col):
+                            g.last[t, out] = self._head(g.chain.activation(g.tap[k]), k, out, row, col, a)
+                        at_prior[out][b, t] = g.last[t, out]
+
+    def _head_layer(self, out: int, k: int) -> Layer:
+        """Head `out` (CLS or BOX) of source k as a `perturb.incremental.Layer`."""
+        if (out, k) not in self._heads:
+            self._heads[out, k] = Layer((self.model.cls_heads, self.model.box_heads)[out][k])
+        return self._heads[out, k]
+
+    def _head(self, source: torch.Tensor, k: int, out: int, row: int, col: int, a: int) -> torch.Tensor:
+        """Head `out` of source k at (row, col) of the source map [1,C,h,w] for box a: the head's
+        window read from the map (ℓ2-normalised for source 0), padded as the head pads it -> [width]
+        (the class logits, or the 4 deltas)."""
+        layer = self._head_layer(out, k)
+        h, w = source.shape[2:]
+        i0, i1 = layer.reads(row, row + 1, 0)
+        j0, j1 = layer.reads(col, col + 1, 1)
+        window = source[:, :, max(i0, 0):min(i1, h), max(j0, 0):min(j1, w)]
+        if k == 0:
+            window = self.model.l2norm(window)
+        window = F.pad(window, (max(0, -j0), max(0, j1 - w), max(0, -i0), max(0, i1 - h)))
+        width = layer.module.out_channels // self.model.config.boxes_per_location[k]
+        return layer.unpadded(window)[0, a * width:(a + 1) * width, 0, 0]
+
+
+def _hooked(model: nn.Module) -> bool:
+    """Whether a forward hook or pre-hook is registered on any module of the model, or globally."""
+    from torch.nn.modules import module as torch_module
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def _touches(rect, head: Layer, row: int, col: int) -> bool:
+    """Whether a changed rectangle (r0, r1, c0, c1) of a source, or None (unchanged), reaches the
+    window the head reads for position (row, col)."""
+    if rect is None:
+        return False
+    r0, r1, c0, c1 = rect
+    i0, i1 = head.reads(row, row + 1, 0)
+    j0, j1 = head.reads(col, col + 1, 1)
+    return r0 < i1 and i0 < r1 and c0 < j1 and j0 < c1
 
 
 def ssd_score(model: "ssd.SSD", targets: Sequence["ssd.Target"], kind: str = "logit") -> WindowedScore:
