@@ -39,7 +39,7 @@ def _geometry(layer: nn.Module, pointwise: tuple[type, ...]):
                      "types in `pointwise`)")
 
 
-def _output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+def output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """PyTorch's output length of a conv/pool along one axis."""
     span = size + 2 * p - d * (k - 1) - 1
     out = (-(-span // s) if ceil_mode else span // s) + 1
@@ -63,7 +63,7 @@ def receptive_field(layers: Sequence[nn.Module], row: int, col: int, size: tuple
     for axis, (position, length) in enumerate(zip((row, col), size)):
         lengths = [length]
         for k, s, p, d, ceil_mode in geometry:
-            lengths.append(_output_size(lengths[-1], k[axis], s[axis], p[axis], d[axis], ceil_mode))
+            lengths.append(output_size(lengths[-1], k[axis], s[axis], p[axis], d[axis], ceil_mode))
         if not 0 <= position < lengths[-1]:
             raise ValueError(f"output position {position} outside the output map of length {lengths[-1]}")
         a, b = position, position

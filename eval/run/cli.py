@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from eval import methods as registry
+from eval.run.allocator import keep_freed_memory
 from eval.run.samples import SYNTHETIC_SEED
 from ssd.cli import integer, real
 
@@ -147,3 +148,4 @@ def check(args) -> None:
         args.batch_size = default_batch_size(device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()

@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from eval.run import cli
+from eval.run.allocator import keep_freed_memory
 from eval.store.files import differing, lock_folder, manifest, update_manifest
 from eval.store import Layout, Store, read, settings_hash
 from eval.run.timing import Progress, device_name
@@ -208,6 +209,7 @@ def _worker(experiment: Experiment, args, rank: int, world: int, port: int) -> N
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(args.threads or max(1, (os.cpu_count() or world) // world))
+    keep_freed_memory()
     try:
         run(experiment, args)
     except USER_ERRORS as e:
