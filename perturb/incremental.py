@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .receptive_field import POINTWISE, output_size
+from .receptive_field import POINTWISE, input_span, output_size
 
 OVERHEAD_MACS = 4e5        # the cost of launching one layer on a small crop, in multiply-adds (CPU)
 INCREMENTAL_SHARE = 0.7    # recompute a rectangle only while it costs under this share of a full pass
@@ -91,8 +91,8 @@ class Layer:
 
     def reads(self, o0: int, o1: int, axis: int) -> tuple[int, int]:
         """Input rows [i0, i1) (may leave the map) that output rows [o0, o1) read."""
-        k, s, p, d = self.k[axis], self.s[axis], self.p[axis], self.d[axis]
-        return o0 * s - p, (o1 - 1) * s - p + d * (k - 1) + 1
+        i0, last = input_span(o0, o1 - 1, self.k[axis], self.s[axis], self.p[axis], self.d[axis])
+        return i0, last + 1
 
 
 def chain_of(modules: Sequence[nn.Module]) -> list[Layer]:

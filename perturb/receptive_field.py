@@ -39,6 +39,12 @@ def _geometry(layer: nn.Module, pointwise: tuple[type, ...]):
                      "types in `pointwise`)")
 
 
+def input_span(a: int, b: int, k: int, s: int, p: int, d: int) -> tuple[int, int]:
+    """The input positions [a·s − p, b·s − p + d·(k−1)] (inclusive, before clipping to the map) that
+    output positions a..b of a layer with kernel k, stride s, padding p and dilation d read."""
+    return a * s - p, b * s - p + d * (k - 1)
+
+
 def output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """PyTorch's output length of a conv/pool along one axis."""
     span = size + 2 * p - d * (k - 1) - 1
@@ -68,7 +74,8 @@ def receptive_field(layers: Sequence[nn.Module], row: int, col: int, size: tuple
             raise ValueError(f"output position {position} outside the output map of length {lengths[-1]}")
         a, b = position, position
         for (k, s, p, d, _), n_in in zip(reversed(geometry), reversed(lengths[:-1])):
-            a, b = max(a * s[axis] - p[axis], 0), min(b * s[axis] - p[axis] + d[axis] * (k[axis] - 1), n_in - 1)
+            a, b = input_span(a, b, k[axis], s[axis], p[axis], d[axis])
+            a, b = max(a, 0), min(b, n_in - 1)
             if a > b:       # the window lies in the padding: no input pixel reaches this position
                 a, b = 0, -1
                 break

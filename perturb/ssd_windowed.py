@@ -204,16 +204,15 @@ class WindowedScore:
     def _walk(self, g: _Group, x: torch.Tensor, at_prior: list) -> None:
         """The same from g's walk: input after input, each head recomputed only where its window changed."""
         r0, r1, c0, c1 = g.window
+        reads = [(t, out, k, i - r0 // self.strides[t], j - c0 // self.strides[t], a)   # (row, col) in the crop
+                 for t in g.members for out in self.reads[t] for k, i, j, a in [self.locations[t]]]
         with torch.no_grad():
             for b, changed in g.chain.each(x[:, :, r0:r1, c0:c1]):
-                for t in g.members:
-                    k, i, j, a = self.locations[t]
-                    row, col = i - r0 // self.strides[t], j - c0 // self.strides[t]
-                    for out in self.reads[t]:
-                        if changed is None or (t, out) not in g.last or \
-                                _touches(changed[g.tap[k]], self._head_layer(out, k), row, col):
-                            g.last[t, out] = self._head(g.chain.activation(g.tap[k]), k, out, row, col, a)
-                        at_prior[out][b, t] = g.last[t, out]
+                for t, out, k, row, col, a in reads:
+                    if changed is None or (t, out) not in g.last or \
+                            _touches(changed[g.tap[k]], self._head_layer(out, k), row, col):
+                        g.last[t, out] = self._head(g.chain.activation(g.tap[k]), k, out, row, col, a)
+                    at_prior[out][b, t] = g.last[t, out]
 
     def _head_layer(self, out: int, k: int) -> Layer:
         """Head `out` (CLS or BOX) of source k as a `perturb.incremental.Layer`."""
